@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` builds and starts the main job, `make test` builds
+# and runs every test. Both install their dependencies first (Debian packages, via apt-get).
+BUILD ?= build/release
+JOBS ?= $(shell nproc)
+
+.PHONY: deps build run test test-asan test-tsan bench format clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/examples/echo_server 127.0.0.1:8080
+
+test: build
+	ctest --test-dir $(BUILD) -j $(JOBS) --output-on-failure --timeout 300
+
+test-asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build build/asan -j $(JOBS)
+	ctest --test-dir build/asan -L runtime -j $(JOBS) --output-on-failure --timeout 600
+
+test-tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build build/tsan -j $(JOBS)
+	ctest --test-dir build/tsan -L runtime -j $(JOBS) --output-on-failure --timeout 600
+
+bench: build
+	bash ../shared/anchors/runtime-compare.sh -- $(BUILD)/bench/runtime_bench
+
+format:
+	@git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build

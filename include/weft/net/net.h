@@ -1,0 +1,122 @@
+// weft::net: TCP listeners and connections whose blocking calls park the task, not the thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "weft/net/result.h"
+
+namespace weft::detail {
+struct PollDesc;
+}  // namespace weft::detail
+
+namespace weft::net {
+
+using Clock = std::chrono::steady_clock;
+
+// Conn is a connected TCP socket, move-only; the destructor closes it. read and write park the
+// calling task while the socket is not ready (on a plain thread they block the thread) and
+// honour the deadlines. Errors are values: std::errc::timed_out when a deadline passes,
+// std::errc::connection_reset, std::errc::broken_pipe, std::errc::bad_file_descriptor after
+// close(), and so on. One reader and one writer may use a Conn at the same time.
+class Conn {
+ public:
+  Conn() = default;
+  Conn(Conn&& o) noexcept;
+  Conn& operator=(Conn&& o) noexcept;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn();
+
+  // Reads up to buf.size() bytes; returns 0 at end of stream.
+  [[nodiscard]] Result<std::size_t> read(std::span<std::byte> buf);
+  [[nodiscard]] Result<std::size_t> read(void* buf, std::size_t len) {
+    return read(std::span<std::byte>(static_cast<std::byte*>(buf), len));
+  }
+  // Writes all of buf unless an error or a deadline stops it; returns the bytes written.
+  [[nodiscard]] Result<std::size_t> write(std::span<const std::byte> buf);
+  [[nodiscard]] Result<std::size_t> write(std::string_view s) {
+    return write(std::span<const std::byte>(reinterpret_cast<const std::byte*>(s.data()),
+                                            s.size()));
+  }
+  // Closes the socket; parked readers and writers return std::errc::bad_file_descriptor.
+  void close() noexcept;
+  // Shuts down the read side, the write side or both (SHUT_RD, SHUT_WR, SHUT_RDWR).
+  std::error_code shutdown(int how);
+
+  // Deadlines are absolute; Clock::time_point{} clears one. A read or write that would pass its
+  // deadline returns std::errc::timed_out; a later deadline makes the socket usable again.
+  void set_deadline(Clock::time_point t) noexcept;
+  void set_read_deadline(Clock::time_point t) noexcept;
+  void set_write_deadline(Clock::time_point t) noexcept;
+
+  // "host:port" of each end ("[::1]:port" for IPv6).
+  std::string local_addr() const;
+  std::string remote_addr() const;
+  int fd() const noexcept;
+  bool valid() const noexcept { return pd_ != nullptr; }
+  // Turns off Nagle's algorithm (on by default for accepted and dialled sockets).
+  std::error_code set_nodelay(bool on);
+
+  // Adopts a connected socket; it is made non-blocking.
+  static Result<Conn> from_fd(int fd);
+
+ private:
+  friend class Listener;
+  friend Result<Conn> dial(std::string_view, std::chrono::nanoseconds);
+  explicit Conn(weft::detail::PollDesc* pd) : pd_(pd) {}
+  weft::detail::PollDesc* pd_ = nullptr;
+};
+
+// ListenOptions tune listen().
+struct ListenOptions {
+  int backlog = 4096;
+  // SO_REUSEPORT, so several listeners can share a port.
+  bool reuse_port = false;
+};
+
+// Listener is a listening TCP socket, move-only; the destructor closes it.
+class Listener {
+ public:
+  Listener() = default;
+  Listener(Listener&& o) noexcept;
+  Listener& operator=(Listener&& o) noexcept;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  ~Listener();
+
+  // Waits for the next connection. After close(), returns std::errc::bad_file_descriptor.
+  [[nodiscard]] Result<Conn> accept();
+  // The bound address, "host:port" (the real port when listen asked for port 0).
+  std::string addr() const;
+  uint16_t port() const;
+  void close() noexcept;
+  int fd() const noexcept;
+  // Bounds how long accept() waits; Clock::time_point{} clears it.
+  void set_deadline(Clock::time_point t) noexcept;
+
+ private:
+  friend Result<Listener> listen(std::string_view, const ListenOptions&);
+  explicit Listener(weft::detail::PollDesc* pd) : pd_(pd) {}
+  weft::detail::PollDesc* pd_ = nullptr;
+};
+
+// listen binds and listens on addr: "127.0.0.1:8080", "[::1]:0", ":8080" (all interfaces),
+// "localhost:0". Port 0 picks a free port; Listener::addr() tells which.
+[[nodiscard]] Result<Listener> listen(std::string_view addr, const ListenOptions& opts = {});
+
+// dial connects to addr ("host:port"); names are resolved with getaddrinfo through blocking(),
+// and every resolved address is tried in turn until one connects or the timeout passes.
+[[nodiscard]] Result<Conn> dial(std::string_view addr,
+                                std::chrono::nanoseconds timeout = std::chrono::seconds(30));
+
+// split_host_port splits "host:port" or "[v6]:port"; returns false when malformed.
+bool split_host_port(std::string_view addr, std::string& host, std::string& port);
+
+}  // namespace weft::net

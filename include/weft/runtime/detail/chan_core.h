@@ -1,0 +1,93 @@
+// ChanCore: the type-erased channel behind Chan<T> (buffer, wait queues, select).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "weft/runtime/detail/spinlock.h"
+
+namespace weft::detail {
+
+// ElemOps tells the type-erased channel how to move and destroy its element type.
+struct ElemOps {
+  std::size_t size;
+  std::size_t align;
+  void (*move_construct)(void* dst, void* src) noexcept;
+  void (*destroy)(void* p) noexcept;
+};
+
+template <class T>
+inline constexpr ElemOps kElemOps = {
+    sizeof(T), alignof(T),
+    [](void* d, void* s) noexcept { ::new (d) T(static_cast<T&&>(*static_cast<T*>(s))); },
+    [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
+
+struct ChanWaitNode;
+
+// RecvStatus is what a receive found.
+enum class RecvStatus { kValue, kClosed, kWouldBlock };
+
+// ChanCore is shared by every Chan<T> handle that copies the same channel; reference counted.
+class ChanCore {
+ public:
+  ChanCore(std::size_t capacity, const ElemOps* ops);
+  ~ChanCore();
+  ChanCore(const ChanCore&) = delete;
+  ChanCore& operator=(const ChanCore&) = delete;
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // Moves *elem into the channel. When block is false and the send would wait, returns false and
+  // leaves *elem untouched. Throws ChanClosedError when the channel is or becomes closed.
+  bool send(void* elem, bool block);
+  // Move-constructs a received value at out (raw storage) when it returns kValue.
+  RecvStatus recv(void* out, bool block);
+  // Closes the channel: wakes every receiver and every sender. Throws ChanClosedError when it
+  // is already closed, as Go panics.
+  void close();
+
+  std::size_t size() noexcept;
+  std::size_t capacity() const noexcept { return capacity_; }
+  bool closed() noexcept;
+
+ private:
+  friend int select_impl(struct SelectCase* cases, int n, bool has_default, int64_t deadline_ns);
+  friend struct ChanOps;
+
+  void* slot(std::size_t i) const noexcept { return buf_ + i * ops_->size; }
+
+  SpinLock lock_;
+  std::atomic<int> refs_{1};
+  const std::size_t capacity_;
+  const ElemOps* ops_;
+  unsigned char* buf_ = nullptr;
+  std::size_t count_ = 0;
+  std::size_t sendx_ = 0;
+  std::size_t recvx_ = 0;
+  bool closed_ = false;
+  ChanWaitNode* recvq_head_ = nullptr;
+  ChanWaitNode* recvq_tail_ = nullptr;
+  ChanWaitNode* sendq_head_ = nullptr;
+  ChanWaitNode* sendq_tail_ = nullptr;
+};
+
+// SelectCase is one channel case of select_impl. For a send, elem points at the value to send;
+// for a receive, at raw storage for the value; status says what a receive found.
+struct SelectCase {
+  ChanCore* chan;
+  void* elem;
+  bool is_send;
+  RecvStatus status = RecvStatus::kWouldBlock;
+};
+
+// Waits until one of cases can proceed, performs it and returns its index. Among ready cases one
+// is chosen uniformly at random. Returns -1 at once when none is ready and has_default; returns n
+// when deadline_ns (steady ns, < 0 for none) passes first. Throws ChanClosedError when the chosen
+// case sends on a closed channel.
+int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns);
+
+}  // namespace weft::detail

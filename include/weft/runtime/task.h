@@ -1,0 +1,85 @@
+// Tasks: run, go, yield and sleep — the goroutine half of the runtime.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <source_location>
+#include <string>
+#include <utility>
+
+#include "weft/runtime/detail/task_fn.h"
+
+namespace weft {
+
+// RuntimeOptions configure the runtime when it starts (the first run() or go()). Zero values
+// take the defaults given on each field.
+struct RuntimeOptions {
+  // Number of processors (Ps): tasks that run in parallel. 0 takes WEFT_MAXPROCS from the
+  // environment, else the CPUs this process may use (affinity mask and cgroup CPU quota).
+  int max_procs = 0;
+  // Usable stack size of each task, rounded up to pages. 0 takes 256 KiB.
+  std::size_t stack_size = 0;
+  // How many stacks get a guard page below them (one extra memory mapping each; Linux allows
+  // 65530 mappings). Stacks beyond this rely on a canary checked at every switch.
+  // -1 takes 16384; WEFT_GUARDED_STACKS overrides.
+  long guarded_stacks = -1;
+  // Debug: every yield() moves the task to another thread (OS thread), so a stale thread-local
+  // shows up in tests. WEFT_DEBUG_MIGRATE=1 turns it on too.
+  bool migrate_on_yield = false;
+  // A task that runs this long without yielding gets its processor's other tasks moved
+  // elsewhere and a warning naming it. 0 takes 10 ms.
+  std::chrono::milliseconds stuck_threshold{0};
+};
+
+namespace detail {
+void spawn(TaskFn fn, const std::source_location& site);
+void run_main(TaskFn fn, const RuntimeOptions& opts, const std::source_location& site);
+}  // namespace detail
+
+// run starts the runtime if needed, runs fn as the main task and returns when fn returns.
+// An exception escaping fn is rethrown here. Other tasks may still be alive afterwards; they
+// keep running on the runtime's threads. Safe to call more than once, one call at a time or
+// concurrently from several threads.
+template <class F>
+void run(F&& fn, const RuntimeOptions& opts = {},
+         const std::source_location& site = std::source_location::current()) {
+  detail::run_main(detail::TaskFn(std::forward<F>(fn)), opts, site);
+}
+
+// go starts a task that runs fn. Callable from tasks and from plain threads. An exception that
+// escapes fn ends the program with its message and the task's creation site, as Go's panic does.
+template <class F>
+void go(F&& fn, const std::source_location& site = std::source_location::current()) {
+  detail::spawn(detail::TaskFn(std::forward<F>(fn)), site);
+}
+
+// yield lets other runnable tasks run; the caller stays runnable. On a plain thread it yields
+// the thread.
+void yield();
+
+// sleep_for parks the calling task for at least d (a plain thread sleeps).
+void sleep_for(std::chrono::nanoseconds d);
+template <class Rep, class Period>
+void sleep_for(std::chrono::duration<Rep, Period> d) {
+  sleep_for(std::chrono::ceil<std::chrono::nanoseconds>(d));
+}
+// sleep_until parks the calling task until t has passed.
+template <class Duration>
+void sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> t) {
+  sleep_for(t - std::chrono::steady_clock::now());
+}
+
+// max_procs returns the number of processors of the running runtime (0 before it starts).
+int max_procs() noexcept;
+
+// TaskId returns the id of the running task (0 on a plain thread); ids start at 1.
+uint64_t task_id() noexcept;
+
+// dump_tasks writes every live task to fd: id, state, wait reason, time waited, creation site,
+// and a stack trace where one can be had. SIGQUIT does the same on stderr.
+void dump_tasks(int fd = 2);
+// dump_tasks_string returns the same text.
+std::string dump_tasks_string();
+
+}  // namespace weft

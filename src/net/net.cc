@@ -1,0 +1,396 @@
+// TCP on the netpoller: listen, accept, dial, read, write, deadlines. Errors are values.
+#include "weft/net/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "runtime/netpoller.h"
+#include "weft/runtime/blocking.h"
+
+namespace weft::net {
+
+namespace {
+
+using weft::detail::poll_close;
+using weft::detail::poll_open;
+using weft::detail::poll_ref;
+using weft::detail::poll_set_deadline;
+using weft::detail::poll_unref;
+using weft::detail::poll_wait;
+using RtPollDesc = weft::detail::PollDesc;
+
+RtPollDesc* rt(RtPollDesc* pd) { return pd; }
+
+std::error_code last_error() { return {errno, std::system_category()}; }
+
+// Holds a reference on a PollDesc for one operation, so close() cannot recycle it underneath.
+struct OpRef {
+  RtPollDesc* pd;
+  explicit OpRef(RtPollDesc* p) : pd(p) { poll_ref(pd); }
+  ~OpRef() { poll_unref(pd); }
+};
+
+int64_t to_ns(Clock::time_point t) {
+  if (t == Clock::time_point{}) return 0;
+  int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  return ns <= 0 ? 1 : ns;
+}
+
+std::string format_addr(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {};
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return "";
+}
+
+std::string sock_name(int fd, bool peer) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return rc == 0 ? format_addr(ss) : std::string();
+}
+
+// Resolves host:port. Numeric hosts skip getaddrinfo; names go through blocking().
+Result<std::vector<sockaddr_storage>> resolve(std::string_view addr, bool passive) {
+  std::string host, port;
+  if (!split_host_port(addr, host, port)) return std::errc::invalid_argument;
+  char* end = nullptr;
+  long pnum = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || pnum < 0 || pnum > 65535) return std::errc::invalid_argument;
+  std::vector<sockaddr_storage> out;
+  sockaddr_storage ss{};
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (host.empty()) {
+    if (passive) {
+      a6->sin6_family = AF_INET6;
+      a6->sin6_addr = in6addr_any;
+      a6->sin6_port = htons(static_cast<uint16_t>(pnum));
+    } else {
+      a4->sin_family = AF_INET;
+      a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a4->sin_port = htons(static_cast<uint16_t>(pnum));
+    }
+    out.push_back(ss);
+    return out;
+  }
+  if (::inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(pnum));
+    out.push_back(ss);
+    return out;
+  }
+  ss = {};
+  if (::inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(pnum));
+    out.push_back(ss);
+    return out;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  addrinfo* res = nullptr;
+  int rc = weft::blocking([&] { return ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); });
+  if (rc != 0) return std::errc::host_unreachable;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    sockaddr_storage s{};
+    std::memcpy(&s, ai->ai_addr, ai->ai_addrlen);
+    out.push_back(s);
+  }
+  ::freeaddrinfo(res);
+  if (out.empty()) return std::errc::host_unreachable;
+  return out;
+}
+
+socklen_t addr_len(const sockaddr_storage& ss) {
+  return ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+}  // namespace
+
+bool split_host_port(std::string_view addr, std::string& host, std::string& port) {
+  if (!addr.empty() && addr.front() == '[') {
+    auto close = addr.find(']');
+    if (close == std::string_view::npos || close + 1 >= addr.size() || addr[close + 1] != ':')
+      return false;
+    host = std::string(addr.substr(1, close - 1));
+    port = std::string(addr.substr(close + 2));
+    return true;
+  }
+  auto colon = addr.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  if (addr.substr(0, colon).find(':') != std::string_view::npos) return false;  // bare IPv6
+  host = std::string(addr.substr(0, colon));
+  port = std::string(addr.substr(colon + 1));
+  return true;
+}
+
+// ----- Conn -----
+
+Conn::Conn(Conn&& o) noexcept : pd_(o.pd_) { o.pd_ = nullptr; }
+Conn& Conn::operator=(Conn&& o) noexcept {
+  if (this != &o) {
+    close();
+    pd_ = o.pd_;
+    o.pd_ = nullptr;
+  }
+  return *this;
+}
+Conn::~Conn() { close(); }
+
+Result<Conn> Conn::from_fd(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return last_error();
+  std::error_code ec;
+  RtPollDesc* pd = poll_open(fd, ec);
+  if (!pd) return ec;
+  return Conn(pd);
+}
+
+Result<std::size_t> Conn::read(std::span<std::byte> buf) {
+  if (!pd_) return std::errc::bad_file_descriptor;
+  OpRef ref(rt(pd_));
+  for (;;) {
+    if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
+    if (pd_->r_expired.load(std::memory_order_acquire)) return std::errc::timed_out;
+    ssize_t n = ::read(pd_->fd, buf.data(), buf.size());
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return last_error();
+    if (auto ec = poll_wait(rt(pd_), 'r')) return ec;
+  }
+}
+
+Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
+  if (!pd_) return std::errc::bad_file_descriptor;
+  OpRef ref(rt(pd_));
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
+    if (pd_->w_expired.load(std::memory_order_acquire)) return std::errc::timed_out;
+    ssize_t n = ::send(pd_->fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL);
+    if (n >= 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return last_error();
+    if (auto ec = poll_wait(rt(pd_), 'w')) return ec;
+  }
+  return done;
+}
+
+void Conn::close() noexcept {
+  if (!pd_) return;
+  RtPollDesc* pd = rt(pd_);
+  pd_ = nullptr;
+  poll_close(pd);
+  poll_unref(pd);
+}
+
+std::error_code Conn::shutdown(int how) {
+  if (!pd_) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (::shutdown(pd_->fd, how) != 0) return last_error();
+  return {};
+}
+
+void Conn::set_deadline(Clock::time_point t) noexcept {
+  set_read_deadline(t);
+  set_write_deadline(t);
+}
+void Conn::set_read_deadline(Clock::time_point t) noexcept {
+  if (pd_) poll_set_deadline(rt(pd_), 'r', to_ns(t));
+}
+void Conn::set_write_deadline(Clock::time_point t) noexcept {
+  if (pd_) poll_set_deadline(rt(pd_), 'w', to_ns(t));
+}
+std::string Conn::local_addr() const { return pd_ ? sock_name(pd_->fd, false) : ""; }
+std::string Conn::remote_addr() const { return pd_ ? sock_name(pd_->fd, true) : ""; }
+int Conn::fd() const noexcept { return pd_ ? pd_->fd : -1; }
+
+std::error_code Conn::set_nodelay(bool on) {
+  if (!pd_) return std::make_error_code(std::errc::bad_file_descriptor);
+  int v = on ? 1 : 0;
+  if (::setsockopt(pd_->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0) return last_error();
+  return {};
+}
+
+// ----- Listener -----
+
+Listener::Listener(Listener&& o) noexcept : pd_(o.pd_) { o.pd_ = nullptr; }
+Listener& Listener::operator=(Listener&& o) noexcept {
+  if (this != &o) {
+    close();
+    pd_ = o.pd_;
+    o.pd_ = nullptr;
+  }
+  return *this;
+}
+Listener::~Listener() { close(); }
+
+Result<Conn> Listener::accept() {
+  if (!pd_) return std::errc::bad_file_descriptor;
+  OpRef ref(rt(pd_));
+  for (;;) {
+    if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
+    if (pd_->r_expired.load(std::memory_order_acquire)) return std::errc::timed_out;
+    int fd = ::accept4(pd_->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      std::error_code ec;
+      RtPollDesc* pd = poll_open(fd, ec);
+      if (!pd) {
+        ::close(fd);
+        return ec;
+      }
+      return Conn(pd);
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno != EAGAIN) return last_error();
+    if (auto ec = poll_wait(rt(pd_), 'r')) return ec;
+  }
+}
+
+std::string Listener::addr() const { return pd_ ? sock_name(pd_->fd, false) : ""; }
+
+uint16_t Listener::port() const {
+  if (!pd_) return 0;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(pd_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
+void Listener::close() noexcept {
+  if (!pd_) return;
+  RtPollDesc* pd = rt(pd_);
+  pd_ = nullptr;
+  poll_close(pd);
+  poll_unref(pd);
+}
+
+int Listener::fd() const noexcept { return pd_ ? pd_->fd : -1; }
+
+void Listener::set_deadline(Clock::time_point t) noexcept {
+  if (pd_) poll_set_deadline(rt(pd_), 'r', to_ns(t));
+}
+
+Result<Listener> listen(std::string_view addr, const ListenOptions& opts) {
+  auto addrs = resolve(addr, true);
+  if (!addrs) return addrs.error();
+  std::error_code last = std::make_error_code(std::errc::address_not_available);
+  for (const sockaddr_storage& ss : addrs.value()) {
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      last = last_error();
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (opts.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (ss.ss_family == AF_INET6) {
+      int zero = 0;  // ":port" listens on IPv4 and IPv6 alike
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    }
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&ss), addr_len(ss)) != 0 ||
+        ::listen(fd, opts.backlog) != 0) {
+      last = last_error();
+      ::close(fd);
+      continue;
+    }
+    std::error_code ec;
+    RtPollDesc* pd = poll_open(fd, ec);
+    if (!pd) {
+      ::close(fd);
+      last = ec;
+      continue;
+    }
+    return Listener(pd);
+  }
+  return last;
+}
+
+Result<Conn> dial(std::string_view addr, std::chrono::nanoseconds timeout) {
+  auto addrs = resolve(addr, false);
+  if (!addrs) return addrs.error();
+  Clock::time_point deadline = Clock::now() + timeout;
+  std::error_code last = std::make_error_code(std::errc::connection_refused);
+  for (const sockaddr_storage& ss : addrs.value()) {
+    if (Clock::now() >= deadline) return std::errc::timed_out;
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      last = last_error();
+      continue;
+    }
+    std::error_code ec;
+    RtPollDesc* pd = poll_open(fd, ec);
+    if (!pd) {
+      ::close(fd);
+      last = ec;
+      continue;
+    }
+    Conn conn(pd);
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&ss), addr_len(ss));
+    if (rc != 0 && errno != EINPROGRESS) {
+      last = last_error();
+      continue;
+    }
+    if (rc != 0) {
+      conn.set_write_deadline(deadline);
+      std::error_code wait_ec;
+      for (;;) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) {
+          wait_ec = {err, std::system_category()};
+          break;
+        }
+        // Connected once the peer address is known.
+        sockaddr_storage peer{};
+        socklen_t plen = sizeof peer;
+        if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) break;
+        if (auto e = poll_wait(rt(pd), 'w')) {
+          wait_ec = e;
+          break;
+        }
+      }
+      conn.set_write_deadline(Clock::time_point{});
+      if (wait_ec) {
+        last = wait_ec;
+        continue;
+      }
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return conn;
+  }
+  return last;
+}
+
+}  // namespace weft::net

@@ -1,0 +1,366 @@
+// Channels: a ring buffer and two wait queues under one lock per channel, and select, which
+// enqueues the caller on every channel at once under address-ordered locks (as Go does).
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+#include <random>
+
+#include "runtime/internal.h"
+#include "weft/runtime/chan.h"
+
+namespace weft::detail {
+
+// ChanWaitNode is one waiting send or receive (Go's sudog).
+struct ChanWaitNode {
+  Waiter* waiter = nullptr;
+  ChanWaitNode* prev = nullptr;
+  ChanWaitNode* next = nullptr;
+  void* elem = nullptr;
+  int case_index = -1;  // >= 0 when part of a select
+  bool success = false;
+  bool linked = false;
+};
+
+struct ChanOps {
+  using Node = ChanWaitNode;
+
+  static void lock(ChanCore* c) { c->lock_.lock(); }
+  static void unlock(ChanCore* c) { c->lock_.unlock(); }
+
+  static void push(Node*& head, Node*& tail, Node* n) {
+    n->prev = tail;
+    n->next = nullptr;
+    if (tail) {
+      tail->next = n;
+    } else {
+      head = n;
+    }
+    tail = n;
+    n->linked = true;
+  }
+  static void unlink(Node*& head, Node*& tail, Node* n) {
+    if (n->prev) {
+      n->prev->next = n->next;
+    } else {
+      head = n->next;
+    }
+    if (n->next) {
+      n->next->prev = n->prev;
+    } else {
+      tail = n->prev;
+    }
+    n->prev = n->next = nullptr;
+    n->linked = false;
+  }
+  // Takes the first waiter that can still be woken; select waiters already won elsewhere are
+  // dropped.
+  static Node* dequeue(Node*& head, Node*& tail) {
+    while (Node* n = head) {
+      unlink(head, tail, n);
+      if (n->case_index >= 0 && !n->waiter->claim(n->case_index)) continue;
+      return n;
+    }
+    return nullptr;
+  }
+
+  // Send to a waiting receiver or into the buffer. REQUIRES: c locked, not closed.
+  // Returns the receiver to wake (or nullptr) and whether the send happened.
+  static bool try_send_locked(ChanCore* c, void* elem, Node** wake) {
+    if (Node* r = dequeue(c->recvq_head_, c->recvq_tail_)) {
+      c->ops_->move_construct(r->elem, elem);  // the sender still owns (and destroys) *elem
+      r->success = true;
+      *wake = r;
+      return true;
+    }
+    if (c->count_ < c->capacity_) {
+      c->ops_->move_construct(c->slot(c->sendx_), elem);
+      if (++c->sendx_ == c->capacity_) c->sendx_ = 0;
+      ++c->count_;
+      return true;
+    }
+    return false;
+  }
+
+  // Receive from a waiting sender or the buffer. REQUIRES: c locked.
+  static RecvStatus try_recv_locked(ChanCore* c, void* out, Node** wake) {
+    if (Node* s = dequeue(c->sendq_head_, c->sendq_tail_)) {
+      if (c->capacity_ == 0) {
+        c->ops_->move_construct(out, s->elem);
+      } else {
+        // Buffer full: take its head, put the sender's value at the tail (same slot).
+        void* head = c->slot(c->recvx_);
+        c->ops_->move_construct(out, head);
+        c->ops_->destroy(head);
+        c->ops_->move_construct(head, s->elem);
+        if (++c->recvx_ == c->capacity_) c->recvx_ = 0;
+        c->sendx_ = c->recvx_;
+      }
+      s->success = true;
+      *wake = s;
+      return RecvStatus::kValue;
+    }
+    if (c->count_ > 0) {
+      void* head = c->slot(c->recvx_);
+      c->ops_->move_construct(out, head);
+      c->ops_->destroy(head);
+      if (++c->recvx_ == c->capacity_) c->recvx_ = 0;
+      --c->count_;
+      return RecvStatus::kValue;
+    }
+    if (c->closed_) return RecvStatus::kClosed;
+    return RecvStatus::kWouldBlock;
+  }
+};
+
+ChanCore::ChanCore(std::size_t capacity, const ElemOps* ops) : capacity_(capacity), ops_(ops) {
+  if (capacity_ > 0) {
+    buf_ = static_cast<unsigned char*>(
+        ::operator new(capacity_ * ops_->size, std::align_val_t(std::max(ops_->align, alignof(std::max_align_t)))));
+  }
+}
+
+ChanCore::~ChanCore() {
+  for (std::size_t i = 0, x = recvx_; i < count_; ++i) {
+    ops_->destroy(slot(x));
+    if (++x == capacity_) x = 0;
+  }
+  if (buf_) ::operator delete(buf_, std::align_val_t(std::max(ops_->align, alignof(std::max_align_t))));
+}
+
+bool ChanCore::send(void* elem, bool block) {
+  lock_.lock();
+  if (closed_) {
+    lock_.unlock();
+    throw ChanClosedError();
+  }
+  ChanWaitNode* wake = nullptr;
+  if (ChanOps::try_send_locked(this, elem, &wake)) {
+    lock_.unlock();
+    if (wake) wake->waiter->wake();
+    return true;
+  }
+  if (!block) {
+    lock_.unlock();
+    return false;
+  }
+  Waiter w;
+  ChanWaitNode n;
+  n.waiter = &w;
+  n.elem = elem;
+  ChanOps::push(sendq_head_, sendq_tail_, &n);
+  w.wait(WaitReason::kChanSend, &lock_);
+  if (!n.success) throw ChanClosedError();
+  return true;
+}
+
+RecvStatus ChanCore::recv(void* out, bool block) {
+  lock_.lock();
+  ChanWaitNode* wake = nullptr;
+  RecvStatus st = ChanOps::try_recv_locked(this, out, &wake);
+  if (st != RecvStatus::kWouldBlock || !block) {
+    lock_.unlock();
+    if (wake) wake->waiter->wake();
+    return st;
+  }
+  Waiter w;
+  ChanWaitNode n;
+  n.waiter = &w;
+  n.elem = out;
+  ChanOps::push(recvq_head_, recvq_tail_, &n);
+  w.wait(WaitReason::kChanRecv, &lock_);
+  return n.success ? RecvStatus::kValue : RecvStatus::kClosed;
+}
+
+void ChanCore::close() {
+  lock_.lock();
+  if (closed_) {
+    lock_.unlock();
+    throw ChanClosedError("close of closed channel");
+  }
+  closed_ = true;
+  ChanWaitNode* wake_head = nullptr;
+  // Every receiver (the buffer is empty if any wait) and every sender leaves with success=false.
+  auto drain = [&](ChanWaitNode*& head, ChanWaitNode*& tail) {
+    while (ChanWaitNode* n = ChanOps::dequeue(head, tail)) {
+      n->success = false;
+      n->next = wake_head;
+      wake_head = n;
+    }
+  };
+  drain(recvq_head_, recvq_tail_);
+  drain(sendq_head_, sendq_tail_);
+  lock_.unlock();
+  while (wake_head) {
+    ChanWaitNode* next = wake_head->next;
+    wake_head->waiter->wake();
+    wake_head = next;
+  }
+}
+
+std::size_t ChanCore::size() noexcept {
+  std::lock_guard<SpinLock> g(lock_);
+  return count_;
+}
+
+bool ChanCore::closed() noexcept {
+  std::lock_guard<SpinLock> g(lock_);
+  return closed_;
+}
+
+namespace {
+
+uint32_t select_rand() {
+  static thread_local uint64_t state = [] {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd() ^ reinterpret_cast<uintptr_t>(&state);
+  }();
+  // The generator is per thread but only used between switches, never across one.
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return static_cast<uint32_t>(state >> 32);
+}
+
+struct SelectLocks {
+  ChanCore** order;
+  int n;
+  void lock() {
+    for (int i = 0; i < n; ++i)
+      if (i == 0 || order[i] != order[i - 1]) ChanOps::lock(order[i]);
+  }
+  void unlock() {
+    for (int i = n; i-- > 0;)
+      if (i == 0 || order[i] != order[i - 1]) ChanOps::unlock(order[i]);
+  }
+};
+
+}  // namespace
+
+int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns) {
+  constexpr int kStack = 16;
+  int poll_buf[kStack];
+  ChanCore* lock_buf[kStack];
+  ChanWaitNode node_buf[kStack];
+  std::vector<int> poll_heap;
+  std::vector<ChanCore*> lock_heap;
+  std::vector<ChanWaitNode> node_heap;
+  int* poll = poll_buf;
+  ChanCore** order = lock_buf;
+  ChanWaitNode* nodes = node_buf;
+  if (n > kStack) {
+    poll_heap.resize(static_cast<std::size_t>(n));
+    lock_heap.resize(static_cast<std::size_t>(n));
+    node_heap.resize(static_cast<std::size_t>(n));
+    poll = poll_heap.data();
+    order = lock_heap.data();
+    nodes = node_heap.data();
+  }
+  // Random poll order (Fisher-Yates as we fill), locks in address order.
+  for (int i = 0; i < n; ++i) {
+    int j = static_cast<int>(select_rand() % static_cast<uint32_t>(i + 1));
+    poll[i] = poll[j];
+    poll[j] = i;
+    order[i] = cases[i].chan;
+  }
+  std::sort(order, order + n);
+  SelectLocks locks{order, n};
+
+  if (n == 0) {
+    if (has_default) return -1;
+  } else {
+    locks.lock();
+    for (int k = 0; k < n; ++k) {
+      int i = poll[k];
+      SelectCase& c = cases[i];
+      ChanWaitNode* wake = nullptr;
+      if (c.is_send) {
+        if (c.chan->closed_) {
+          locks.unlock();
+          throw ChanClosedError();
+        }
+        if (ChanOps::try_send_locked(c.chan, c.elem, &wake)) {
+          locks.unlock();
+          if (wake) wake->waiter->wake();
+          return i;
+        }
+      } else {
+        RecvStatus st = ChanOps::try_recv_locked(c.chan, c.elem, &wake);
+        if (st != RecvStatus::kWouldBlock) {
+          c.status = st;
+          locks.unlock();
+          if (wake) wake->waiter->wake();
+          return i;
+        }
+      }
+    }
+    if (has_default) {
+      locks.unlock();
+      return -1;
+    }
+  }
+  if (deadline_ns >= 0 && deadline_ns <= now_ns()) {
+    if (n > 0) locks.unlock();
+    return n;
+  }
+
+  // Wait on every channel at once.
+  Waiter w;
+  for (int i = 0; i < n; ++i) {
+    ChanWaitNode& node = nodes[i];
+    node.waiter = &w;
+    node.elem = cases[i].elem;
+    node.case_index = i;
+    node.success = false;
+    if (cases[i].is_send) {
+      ChanOps::push(cases[i].chan->sendq_head_, cases[i].chan->sendq_tail_, &node);
+    } else {
+      ChanOps::push(cases[i].chan->recvq_head_, cases[i].chan->recvq_tail_, &node);
+    }
+  }
+  struct TimeoutArg {
+    Waiter* w;
+    int index;
+  } targ{&w, n};
+  TimerEntry timer;
+  if (deadline_ns >= 0) {
+    timer.fire = [](void* a) {
+      auto* t = static_cast<TimeoutArg*>(a);
+      if (t->w->claim(t->index)) t->w->wake();
+    };
+    timer.arg = &targ;
+    timer_start(&timer, deadline_ns);
+  }
+  if (current_fiber()) {
+    park(WaitReason::kSelect, [](void* a) {
+      static_cast<SelectLocks*>(a)->unlock();
+      return true;
+    }, &locks);
+  } else {
+    if (n > 0) locks.unlock();
+    w.wait(WaitReason::kSelect, nullptr);
+  }
+  if (deadline_ns >= 0) timer_stop(&timer);
+
+  // Take our nodes off every channel that did not fire.
+  if (n > 0) locks.lock();
+  for (int i = 0; i < n; ++i) {
+    ChanWaitNode& node = nodes[i];
+    if (!node.linked) continue;
+    if (cases[i].is_send) {
+      ChanOps::unlink(cases[i].chan->sendq_head_, cases[i].chan->sendq_tail_, &node);
+    } else {
+      ChanOps::unlink(cases[i].chan->recvq_head_, cases[i].chan->recvq_tail_, &node);
+    }
+  }
+  if (n > 0) locks.unlock();
+  int won = w.claimed();
+  if (won == n || won < 0) return n;
+  if (cases[won].is_send) {
+    if (!nodes[won].success) throw ChanClosedError();
+  } else {
+    cases[won].status = nodes[won].success ? RecvStatus::kValue : RecvStatus::kClosed;
+  }
+  return won;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,256 @@
+// Internal structures of the runtime: Fiber (G), Processor (P), Machine (M) and the scheduler.
+// Nothing here is part of the public API.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <source_location>
+#include <vector>
+
+#include "weft/runtime/detail/park.h"
+#include "weft/runtime/detail/spinlock.h"
+#include "weft/runtime/detail/task_fn.h"
+#include "weft/runtime/detail/timer.h"
+#include "weft/runtime/task.h"
+
+namespace weft::detail {
+
+inline constexpr int kMaxProcs = 256;
+inline constexpr uint32_t kRunQueueSize = 256;
+
+// ---------------------------------------------------------------------------------------------
+// Stacks (stack_pool.cc)
+
+// Stack is a task's stack: [base, base + size) usable, growing down from base + size. A canary
+// sits at base; guarded stacks also have an inaccessible page just below base.
+struct Stack {
+  char* base = nullptr;
+  std::size_t size = 0;
+  bool guarded = false;
+};
+
+inline constexpr uint64_t kStackCanary = 0x5745465453544b21ULL;  // "WEFTSTK!"
+
+// Configures the stack pool; called once when the runtime starts.
+void stack_pool_init(std::size_t stack_size, long guarded_stacks);
+// Takes a stack from the processor-local cache (cache may be null) or the shared pool.
+Stack stack_alloc(struct StackCache* cache);
+// Gives a stack back.
+void stack_free(struct StackCache* cache, Stack s);
+// Returns the memory of stacks idle since the last call to the kernel (sysmon, about 1/s).
+void stack_pool_trim();
+// Bytes of stack address space reserved, and stacks handed out now.
+std::size_t stack_reserved_bytes() noexcept;
+std::size_t stacks_in_use() noexcept;
+// True when addr falls in the guard page (or the lowest page) of some task stack.
+bool stack_is_overflow_address(const void* addr) noexcept;
+
+struct StackCache {
+  static constexpr int kMax = 16;
+  Stack items[kMax];
+  int count = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Fibers (fiber.cc)
+
+enum class FiberState : uint8_t {
+  kRunnable,     // in a run queue
+  kRunning,      // on a thread
+  kParking,      // switching out to park
+  kParked,       // waiting for ready()
+  kWakePending,  // ready() came before the park completed
+  kDead,
+};
+
+struct EhGlobals {
+  void* caught = nullptr;
+  unsigned int uncaught = 0;
+};
+
+struct MainWaiter;
+struct RegistryShard;
+
+// Fiber is a task (Go's G).
+struct Fiber {
+  Fiber* next = nullptr;  // run queue or free list link
+  std::atomic<FiberState> state{FiberState::kRunnable};
+  void* ctx = nullptr;     // saved context while switched out
+  void* caller = nullptr;  // scheduler context of the thread running it
+  Stack stack;
+  TaskFn fn;
+  uint64_t id = 0;
+  std::source_location site;
+  WaitReason wait_reason = WaitReason::kNone;
+  int64_t wait_since_ns = 0;
+  bool (*commit)(void*) = nullptr;
+  void* commit_arg = nullptr;
+  EhGlobals eh;
+  void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;
+  Fiber* reg_prev = nullptr;
+  Fiber* reg_next = nullptr;
+  RegistryShard* shard = nullptr;
+  std::vector<std::pair<void*, void (*)(void*)>>* locals = nullptr;
+  MainWaiter* main = nullptr;
+  struct Machine* last_m = nullptr;
+};
+
+// Switches from the running fiber to its thread's scheduler. Returns when the fiber is resumed,
+// possibly on another thread.
+void switch_to_scheduler(Fiber* f);
+// Runs f on the calling scheduler thread until it switches back.
+void resume_fiber(struct Machine* m, Fiber* f);
+// Releases what a dead fiber holds (called on the scheduler after its last switch).
+void fiber_release_resources(struct Machine* m, Fiber* f);
+// Ends the program because f overflowed its stack.
+[[noreturn]] void fatal_stack_overflow(const Fiber* f);
+// Ends the program, printing msg and, when f is given, the task and its creation site.
+[[noreturn]] void fatal(const char* msg, const Fiber* f = nullptr);
+
+// ---------------------------------------------------------------------------------------------
+// Timers (timer_heap.cc)
+
+// TimerHeap is one processor's timers, ordered by when.
+struct TimerHeap {
+  SpinLock lock;
+  std::vector<TimerEntry*> heap;
+  std::atomic<int64_t> next_when{INT64_MAX};
+  std::atomic<bool> running{false};  // only one thread fires a heap's timers at a time
+  std::atomic<TimerEntry*> firing{nullptr};
+};
+
+// Fires the due timers of h (skips when another thread is doing it). Returns how many fired.
+int run_timers(TimerHeap* h, int64_t now);
+// Total armed timers across the runtime.
+int64_t timers_pending() noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Processors and machines (scheduler.cc)
+
+enum class ProcStatus : int { kIdle, kRunning, kStuck };
+
+// Processor is a P: the right to run tasks, with its local run queue, timers and caches.
+struct alignas(64) Processor {
+  int id = 0;
+  std::atomic<ProcStatus> status{ProcStatus::kIdle};
+  std::atomic<uint32_t> runq_head{0};
+  std::atomic<uint32_t> runq_tail{0};
+  std::atomic<Fiber*> runq[kRunQueueSize] = {};
+  std::atomic<Fiber*> runnext{nullptr};
+  struct Machine* m = nullptr;
+  uint64_t schedtick = 0;
+  std::atomic<uint64_t> published_tick{0};  // read by sysmon
+  std::atomic<int64_t> tick_since_ns{0};
+  std::atomic<Fiber*> current{nullptr};
+  Processor* idle_link = nullptr;
+  TimerHeap timers;
+  StackCache stacks;
+  Fiber* free_fibers = nullptr;
+  int free_fiber_count = 0;
+  uint64_t next_id = 0, id_limit = 0;
+  RegistryShard* registry = nullptr;
+};
+
+enum class PostAction : uint8_t { kNone, kPark, kYield, kYieldGlobal, kHandoff, kExit };
+
+// Machine is an M: an OS thread that runs tasks while it holds a P.
+struct Machine {
+  int id = 0;
+  Processor* p = nullptr;
+  Processor* next_p = nullptr;  // handed over by start_machine
+  bool spinning = false;
+  bool next_spinning = false;
+  std::atomic<uint32_t> wake_word{0};
+  Machine* idle_link = nullptr;
+  Fiber* current = nullptr;
+  PostAction post = PostAction::kNone;
+  // sanitizer bookkeeping for the scheduler's own stack
+  void* tsan_sched_fiber = nullptr;
+  const void* sched_stack_bottom = nullptr;
+  std::size_t sched_stack_size = 0;
+  void* asan_fake_stack = nullptr;
+  uint64_t rand_state = 0;
+};
+
+// The calling thread's machine, or nullptr. Never cached across a switch: the accessor is not
+// inlined and clobbers memory, so the compiler re-reads the thread-local every time.
+Machine* current_machine() noexcept;
+void set_current_machine(Machine* m) noexcept;
+
+// Scheduler options as resolved at start.
+struct SchedConfig {
+  int max_procs = 1;
+  std::size_t stack_size = 256 * 1024;
+  bool migrate_on_yield = false;
+  int64_t stuck_threshold_ns = 10'000'000;
+};
+const SchedConfig& sched_config() noexcept;
+// Starts the runtime once (later calls do nothing).
+void ensure_started(const RuntimeOptions& opts);
+bool runtime_started() noexcept;
+
+// Makes a list of runnable fibers (linked by next) runnable from a thread without a P.
+void inject_list(Fiber* head);
+// Wakes an idle machine when there is an idle processor and nobody spinning.
+void wake_processor() noexcept;
+
+// Snapshot helpers for sysmon and the dump.
+int proc_count() noexcept;
+Processor* proc_at(int i) noexcept;
+
+// Sysmon's view: moves the runnable fibers of a stuck P away and lets another P run them.
+void retake_stuck(Processor* p, Fiber* stuck);
+
+// Number of threads the runtime knows (machines, sysmon, callers blocked in run()).
+int known_thread_count() noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Netpoller (netpoller.cc)
+
+void netpoll_init();
+// Polls for I/O readiness for at most timeout_ns (<0: forever, 0: do not block). Returns the
+// fibers made runnable, linked by next.
+Fiber* netpoll(int64_t timeout_ns);
+// Interrupts a blocked netpoll.
+void netpoll_break() noexcept;
+// Number of tasks parked on I/O now.
+int64_t netpoll_waiters() noexcept;
+int64_t netpoll_last_poll_ns() noexcept;
+// The deadline the blocked poller sleeps until (INT64_MAX when none is blocked or forever).
+extern std::atomic<int64_t> g_netpoll_until;
+extern std::atomic<bool> g_netpoll_blocked;
+
+// ---------------------------------------------------------------------------------------------
+// Sysmon and the task registry (sysmon.cc, task_registry.cc)
+
+void sysmon_start();
+// Wakes sysmon so it acts on a pending signal request.
+void sysmon_kick() noexcept;
+
+struct RegistryShard {
+  SpinLock lock;
+  Fiber* head = nullptr;
+  std::atomic<int64_t> live{0};
+};
+void registry_add(RegistryShard* shard, Fiber* f) noexcept;
+void registry_remove(Fiber* f) noexcept;
+RegistryShard* registry_shard(int i) noexcept;
+int64_t tasks_live() noexcept;
+void install_signal_handlers();
+// Called by sysmon when SIGQUIT arrived.
+bool take_dump_request() noexcept;
+
+// Counters for diagnostics and metrics.
+struct RuntimeCounters {
+  std::atomic<uint64_t> tasks_started{0};
+  std::atomic<uint64_t> switches{0};
+  std::atomic<uint64_t> steals{0};
+  std::atomic<uint64_t> sysmon_warnings{0};
+  std::atomic<uint64_t> netpoll_waits{0};
+};
+RuntimeCounters& counters() noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,45 @@
+// PollDesc and the poller's API for the net layer: wait for a socket without blocking a thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <system_error>
+
+#include "runtime/internal.h"
+
+namespace weft::detail {
+
+// PollDesc is the runtime's record of one non-blocking fd registered with the epoll instance
+// (edge-triggered, once, for both directions). rg/wg hold 0 (nothing), 1 (ready), 2 (a task is
+// about to park) or the parked Fiber*. PollDescs are recycled, never freed, so a stale event for
+// a reused one is only a spurious wake-up, which every waiter tolerates.
+struct PollDesc {
+  int fd = -1;
+  std::atomic<uintptr_t> rg{0};
+  std::atomic<uintptr_t> wg{0};
+  std::atomic<bool> closing{false};
+  std::atomic<bool> r_expired{false};
+  std::atomic<bool> w_expired{false};
+  std::atomic<int64_t> rd{0};  // read deadline, steady ns; 0 none
+  std::atomic<int64_t> wd{0};
+  std::atomic<int> refs{0};
+  SpinLock deadline_lock;  // serialises deadline changes
+  TimerEntry rtimer;
+  TimerEntry wtimer;
+  PollDesc* free_next = nullptr;
+};
+
+// Registers fd (already non-blocking) and returns its descriptor holding one reference.
+PollDesc* poll_open(int fd, std::error_code& ec);
+void poll_ref(PollDesc* pd) noexcept;
+// Drops a reference; the last one deregisters and closes the fd and recycles pd.
+void poll_unref(PollDesc* pd) noexcept;
+// Marks pd closing and wakes its waiters; the fd closes when the last reference goes.
+void poll_close(PollDesc* pd) noexcept;
+// Waits until pd is readable (mode 'r') or writable ('w'), its deadline passes or it is
+// closed. Returns an empty error_code when the caller should retry its system call.
+std::error_code poll_wait(PollDesc* pd, char mode);
+// Sets the read ('r') or write ('w') deadline; 0 clears it.
+void poll_set_deadline(PollDesc* pd, char mode, int64_t deadline_ns) noexcept;
+
+}  // namespace weft::detail

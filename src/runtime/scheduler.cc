@@ -1,0 +1,1071 @@
+// The G-P-M scheduler: per-P run queues with runnext, a global queue, work stealing, spinning
+// and parked machines, hand-off of a processor around blocking calls, and deadlock detection.
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "runtime/futex.h"
+#include "runtime/internal.h"
+#include "runtime/sanitizers.h"
+#include "weft/runtime/blocking.h"
+#include "weft/runtime/pool.h"
+#include "weft/runtime/task.h"
+
+namespace weft::detail {
+
+struct MainWaiter {
+  std::atomic<uint32_t> done{0};
+  std::exception_ptr error;
+};
+
+void main_task_failed(MainWaiter* w, std::exception_ptr e) noexcept { w->error = std::move(e); }
+
+namespace {
+
+struct Sched {
+  std::mutex lock;
+  // global run queue
+  Fiber* gq_head = nullptr;
+  Fiber* gq_tail = nullptr;
+  std::atomic<int64_t> gq_size{0};
+  // processors
+  Processor* allp[kMaxProcs] = {};
+  std::atomic<int> nprocs{0};
+  Processor* pidle = nullptr;
+  std::atomic<int> npidle{0};
+  int active = 0;  // Ps in kRunning
+  // machines
+  Machine* midle = nullptr;
+  int nmidle = 0;
+  std::atomic<int> mcount{0};
+  std::atomic<int> nmspinning{0};
+  // fibers
+  SpinLock free_lock;
+  Fiber* free_fibers = nullptr;
+  std::atomic<uint64_t> id_source{1};
+  std::atomic<int> run_callers{0};
+  std::atomic<int> mains_live{0};
+  std::atomic<uint64_t> foreign_started{0};
+  SchedConfig cfg;
+  std::once_flag start_once;
+  std::atomic<bool> started{false};
+};
+
+Sched& sched() {
+  static Sched* s = new Sched();
+  return *s;
+}
+
+int64_t coarse_now_ns() noexcept {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+uint32_t fast_rand(Machine* m) {
+  uint64_t x = m->rand_state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  m->rand_state = x;
+  return static_cast<uint32_t>(x >> 32);
+}
+
+// ----- global run queue (REQUIRES: sched lock) -----
+
+void globrunqput_locked(Sched& s, Fiber* f) {
+  f->next = nullptr;
+  if (s.gq_tail) {
+    s.gq_tail->next = f;
+  } else {
+    s.gq_head = f;
+  }
+  s.gq_tail = f;
+  s.gq_size.fetch_add(1, std::memory_order_relaxed);
+}
+
+void globrunqput_batch_locked(Sched& s, Fiber* head, Fiber* tail, int n) {
+  tail->next = nullptr;
+  if (s.gq_tail) {
+    s.gq_tail->next = head;
+  } else {
+    s.gq_head = head;
+  }
+  s.gq_tail = tail;
+  s.gq_size.fetch_add(n, std::memory_order_relaxed);
+}
+
+Fiber* globrunqpop_locked(Sched& s) {
+  Fiber* f = s.gq_head;
+  if (!f) return nullptr;
+  s.gq_head = f->next;
+  if (!s.gq_head) s.gq_tail = nullptr;
+  f->next = nullptr;
+  s.gq_size.fetch_sub(1, std::memory_order_relaxed);
+  return f;
+}
+
+// ----- local run queue (Go's runq) -----
+
+bool runq_empty(Processor* p) {
+  // Retry until head, tail and runnext were read consistently.
+  for (;;) {
+    uint32_t h = p->runq_head.load(std::memory_order_acquire);
+    uint32_t t = p->runq_tail.load(std::memory_order_acquire);
+    Fiber* next = p->runnext.load(std::memory_order_acquire);
+    if (p->runq_tail.load(std::memory_order_acquire) == t) return h == t && next == nullptr;
+  }
+}
+
+void runqput_local(Processor* p, Fiber* f);
+
+// Moves half of p's queue plus f to the global queue. Fails when a thief raced us.
+bool runqputslow(Processor* p, Fiber* f, uint32_t h, uint32_t t) {
+  constexpr uint32_t kHalf = kRunQueueSize / 2;
+  Fiber* batch[kHalf + 1];
+  uint32_t n = (t - h) / 2;
+  if (n != kHalf) fatal("runqputslow: queue is not full");
+  for (uint32_t i = 0; i < n; ++i)
+    batch[i] = p->runq[(h + i) % kRunQueueSize].load(std::memory_order_relaxed);
+  if (!p->runq_head.compare_exchange_strong(h, h + n, std::memory_order_release,
+                                            std::memory_order_relaxed))
+    return false;
+  batch[n] = f;
+  for (uint32_t i = 0; i < n; ++i) batch[i]->next = batch[i + 1];
+  Sched& s = sched();
+  std::lock_guard<std::mutex> g(s.lock);
+  globrunqput_batch_locked(s, batch[0], batch[n], static_cast<int>(n + 1));
+  return true;
+}
+
+// Puts f on p's queue; with next, into runnext (kicking the old runnext to the tail).
+// REQUIRES: the caller owns p.
+void runqput(Processor* p, Fiber* f, bool next) {
+  if (next) {
+    Fiber* old = p->runnext.exchange(f, std::memory_order_acq_rel);
+    if (!old) return;
+    f = old;
+  }
+  runqput_local(p, f);
+}
+
+void runqput_local(Processor* p, Fiber* f) {
+  for (;;) {
+    uint32_t h = p->runq_head.load(std::memory_order_acquire);
+    uint32_t t = p->runq_tail.load(std::memory_order_relaxed);
+    if (t - h < kRunQueueSize) {
+      p->runq[t % kRunQueueSize].store(f, std::memory_order_relaxed);
+      p->runq_tail.store(t + 1, std::memory_order_release);
+      return;
+    }
+    if (runqputslow(p, f, h, t)) return;
+  }
+}
+
+// Takes the next fiber of p: runnext first. REQUIRES: the caller owns p.
+Fiber* runqget(Processor* p) {
+  Fiber* next = p->runnext.load(std::memory_order_relaxed);
+  if (next && p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
+    return next;
+  for (;;) {
+    uint32_t h = p->runq_head.load(std::memory_order_acquire);
+    uint32_t t = p->runq_tail.load(std::memory_order_relaxed);
+    if (t == h) return nullptr;
+    Fiber* f = p->runq[h % kRunQueueSize].load(std::memory_order_relaxed);
+    if (p->runq_head.compare_exchange_weak(h, h + 1, std::memory_order_release,
+                                           std::memory_order_relaxed))
+      return f;
+  }
+}
+
+// Grabs half of victim's queue into batch (a ring of kRunQueueSize starting at batch_head).
+uint32_t runqgrab(Processor* victim, std::atomic<Fiber*>* batch, uint32_t batch_head,
+                  bool steal_next) {
+  for (;;) {
+    uint32_t h = victim->runq_head.load(std::memory_order_acquire);
+    uint32_t t = victim->runq_tail.load(std::memory_order_acquire);
+    uint32_t n = t - h;
+    n = n - n / 2;
+    if (n == 0) {
+      if (steal_next) {
+        Fiber* next = victim->runnext.load(std::memory_order_acquire);
+        if (next) {
+          if (victim->status.load(std::memory_order_relaxed) == ProcStatus::kRunning) {
+            // Let a running P pick its runnext first: a pair talking over a channel stays on
+            // one thread.
+            for (int i = 0; i < 2000; ++i) __builtin_ia32_pause();
+          }
+          if (!victim->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
+            continue;
+          batch[batch_head % kRunQueueSize].store(next, std::memory_order_relaxed);
+          return 1;
+        }
+      }
+      return 0;
+    }
+    if (n > kRunQueueSize / 2) continue;  // inconsistent read
+    for (uint32_t i = 0; i < n; ++i) {
+      Fiber* f = victim->runq[(h + i) % kRunQueueSize].load(std::memory_order_relaxed);
+      batch[(batch_head + i) % kRunQueueSize].store(f, std::memory_order_relaxed);
+    }
+    if (victim->runq_head.compare_exchange_strong(h, h + n, std::memory_order_acq_rel,
+                                                  std::memory_order_relaxed))
+      return n;
+  }
+}
+
+// Steals half of victim's queue into p's; returns one fiber to run.
+Fiber* runqsteal(Processor* p, Processor* victim, bool steal_next) {
+  uint32_t t = p->runq_tail.load(std::memory_order_relaxed);
+  uint32_t n = runqgrab(victim, p->runq, t, steal_next);
+  if (n == 0) return nullptr;
+  counters().steals.fetch_add(1, std::memory_order_relaxed);
+  --n;
+  Fiber* f = p->runq[(t + n) % kRunQueueSize].load(std::memory_order_relaxed);
+  if (n == 0) return f;
+  p->runq_tail.store(t + n, std::memory_order_release);
+  return f;
+}
+
+// Takes a batch from the global queue into p. REQUIRES: sched lock.
+Fiber* globrunqget_locked(Sched& s, Processor* p, int max) {
+  int64_t size = s.gq_size.load(std::memory_order_relaxed);
+  if (size == 0) return nullptr;
+  int64_t n = std::min<int64_t>(size, size / std::max(1, s.cfg.max_procs) + 1);
+  if (max > 0) n = std::min<int64_t>(n, max);
+  n = std::min<int64_t>(n, kRunQueueSize / 2);
+  Fiber* f = globrunqpop_locked(s);
+  for (int64_t i = 1; i < n; ++i) runqput_local(p, globrunqpop_locked(s));
+  return f;
+}
+
+// ----- processors and machines -----
+
+Processor* new_proc_locked(Sched& s) {
+  int id = s.nprocs.load(std::memory_order_relaxed);
+  if (id >= kMaxProcs) return nullptr;
+  auto* p = new Processor();
+  p->id = id;
+  p->registry = registry_shard(id);
+  s.allp[id] = p;
+  s.nprocs.store(id + 1, std::memory_order_release);
+  return p;
+}
+
+// Takes an idle P when fewer than max_procs are running. REQUIRES: sched lock.
+Processor* pidleget_locked(Sched& s) {
+  if (s.active >= s.cfg.max_procs) return nullptr;
+  Processor* p = s.pidle;
+  if (p) {
+    s.pidle = p->idle_link;
+    s.npidle.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    p = new_proc_locked(s);
+    if (!p) return nullptr;
+  }
+  p->idle_link = nullptr;
+  p->status.store(ProcStatus::kRunning, std::memory_order_relaxed);
+  ++s.active;
+  return p;
+}
+
+// Returns p to the idle list. REQUIRES: sched lock.
+void pidleput_locked(Sched& s, Processor* p) {
+  if (p->status.load(std::memory_order_relaxed) == ProcStatus::kRunning) --s.active;
+  p->status.store(ProcStatus::kIdle, std::memory_order_relaxed);
+  p->m = nullptr;
+  p->current.store(nullptr, std::memory_order_relaxed);
+  p->idle_link = s.pidle;
+  s.pidle = p;
+  s.npidle.fetch_add(1, std::memory_order_relaxed);
+}
+
+void machine_main(Machine* m);
+void check_dead_locked(Sched& s);
+
+// Gives p (or an idle P) to an idle or new machine. spinning: the machine starts out looking
+// for work (nmspinning was already raised by the caller).
+void start_machine(Processor* p, bool spinning) {
+  Sched& s = sched();
+  std::unique_lock<std::mutex> g(s.lock);
+  if (!p) {
+    p = pidleget_locked(s);
+    if (!p) {
+      g.unlock();
+      if (spinning) s.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+      return;
+    }
+  }
+  Machine* m = s.midle;
+  if (m) {
+    s.midle = m->idle_link;
+    --s.nmidle;
+    m->next_p = p;
+    m->next_spinning = spinning;
+    p->m = m;
+    g.unlock();
+    m->wake_word.store(1, std::memory_order_release);
+    futex_wake(&m->wake_word);
+    return;
+  }
+  m = new Machine();
+  m->id = s.mcount.fetch_add(1, std::memory_order_relaxed);
+  m->next_p = p;
+  m->next_spinning = spinning;
+  m->rand_state = 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(m->id + 1);
+  p->m = m;
+  g.unlock();
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 1 << 20);
+  pthread_t th;
+  // Block signals in runtime threads except the synchronous ones, so process signals go to
+  // the application's threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGILL);
+  sigdelset(&all, SIGQUIT);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(
+      &th, &attr, [](void* a) -> void* { machine_main(static_cast<Machine*>(a)); return nullptr; },
+      m);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) fatal("cannot create a runtime thread");
+}
+
+// Parks the machine until start_machine hands it a P.
+void stop_machine(Machine* m) {
+  Sched& s = sched();
+  {
+    std::lock_guard<std::mutex> g(s.lock);
+    m->idle_link = s.midle;
+    s.midle = m;
+    ++s.nmidle;
+    m->wake_word.store(0, std::memory_order_relaxed);
+    check_dead_locked(s);
+  }
+  while (m->wake_word.load(std::memory_order_acquire) == 0) futex_wait(&m->wake_word, 0);
+  m->p = m->next_p;
+  m->next_p = nullptr;
+  m->spinning = m->next_spinning;
+  m->next_spinning = false;
+}
+
+void make_runnable(Machine* m, Fiber* f, bool next) {
+  f->state.store(FiberState::kRunnable, std::memory_order_release);
+  if (m && m->p) {
+    runqput(m->p, f, next);
+  } else {
+    Sched& s = sched();
+    std::lock_guard<std::mutex> g(s.lock);
+    globrunqput_locked(s, f);
+  }
+  wake_processor();
+}
+
+int64_t earliest_timer() {
+  Sched& s = sched();
+  int n = s.nprocs.load(std::memory_order_acquire);
+  int64_t best = INT64_MAX;
+  for (int i = 0; i < n; ++i)
+    best = std::min(best, s.allp[i]->timers.next_when.load(std::memory_order_acquire));
+  return best;
+}
+
+void run_all_timers(int64_t now) {
+  Sched& s = sched();
+  int n = s.nprocs.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    TimerHeap* h = &s.allp[i]->timers;
+    if (h->next_when.load(std::memory_order_acquire) <= now) run_timers(h, now);
+  }
+}
+
+// Steals from other Ps (and fires their due timers). REQUIRES: m spinning, m->p set.
+Fiber* steal_work(Machine* m) {
+  Sched& s = sched();
+  Processor* p = m->p;
+  int n = s.nprocs.load(std::memory_order_acquire);
+  if (n <= 1) {
+    return nullptr;
+  }
+  for (int round = 0; round < 4; ++round) {
+    bool last = round == 3;
+    uint32_t start = fast_rand(m);
+    int64_t now = 0;
+    for (int k = 0; k < n; ++k) {
+      Processor* v = s.allp[(start + static_cast<uint32_t>(k)) % static_cast<uint32_t>(n)];
+      if (v == p) continue;
+      int64_t when = v->timers.next_when.load(std::memory_order_acquire);
+      if (when != INT64_MAX) {
+        if (now == 0) now = now_ns();
+        if (when <= now && run_timers(&v->timers, now) > 0) {
+          if (Fiber* f = runqget(p)) return f;
+        }
+      }
+      if (!runq_empty(v)) {
+        if (Fiber* f = runqsteal(p, v, last)) return f;
+      }
+    }
+  }
+  return nullptr;
+}
+
+bool any_runq_nonempty(Sched& s) {
+  int n = s.nprocs.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i)
+    if (!runq_empty(s.allp[i])) return true;
+  return false;
+}
+
+// Deals with a P that sysmon marked stuck while its machine ran one task: keep it if there is
+// room under max_procs, otherwise give it up. Returns false when m lost its P.
+bool reclaim_stuck(Machine* m) {
+  Sched& s = sched();
+  Processor* p = m->p;
+  std::lock_guard<std::mutex> g(s.lock);
+  if (s.active < s.cfg.max_procs) {
+    p->status.store(ProcStatus::kRunning, std::memory_order_relaxed);
+    ++s.active;
+    return true;
+  }
+  // Move whatever is queued here to the global queue, then idle the P.
+  while (Fiber* f = runqget(p)) globrunqput_locked(s, f);
+  pidleput_locked(s, p);
+  m->p = nullptr;
+  return false;
+}
+
+// Finds a runnable fiber; blocks (polling the network, or parked) until there is one.
+// Returns with m->p set.
+Fiber* find_runnable(Machine* m) {
+  Sched& s = sched();
+top:
+  while (!m->p) {
+    {
+      std::lock_guard<std::mutex> g(s.lock);
+      if (Processor* p = pidleget_locked(s)) {
+        m->p = p;
+        p->m = m;
+        break;
+      }
+    }
+    stop_machine(m);
+  }
+  Processor* p = m->p;
+  if (p->status.load(std::memory_order_relaxed) == ProcStatus::kStuck && !reclaim_stuck(m))
+    goto top;
+
+  if (p->timers.next_when.load(std::memory_order_relaxed) != INT64_MAX) {
+    int64_t now = now_ns();
+    if (p->timers.next_when.load(std::memory_order_relaxed) <= now) run_timers(&p->timers, now);
+  }
+  if (p->schedtick % 61 == 0 && s.gq_size.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard<std::mutex> g(s.lock);
+    if (Fiber* f = globrunqget_locked(s, p, 1)) return f;
+  }
+  if (Fiber* f = runqget(p)) return f;
+  if (s.gq_size.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard<std::mutex> g(s.lock);
+    if (Fiber* f = globrunqget_locked(s, p, 0)) return f;
+  }
+  if (netpoll_waiters() > 0 && !g_netpoll_blocked.load(std::memory_order_relaxed)) {
+    if (Fiber* list = netpoll(0)) {
+      Fiber* f = list;
+      inject_list(list->next);
+      return f;
+    }
+  }
+  {
+    int busy = s.cfg.max_procs - s.npidle.load(std::memory_order_relaxed);
+    if (m->spinning || 2 * s.nmspinning.load(std::memory_order_relaxed) < busy) {
+      if (!m->spinning) {
+        m->spinning = true;
+        s.nmspinning.fetch_add(1, std::memory_order_acq_rel);
+      }
+      if (Fiber* f = steal_work(m)) return f;
+    }
+  }
+
+  // Nothing to do: give up the P.
+  {
+    std::lock_guard<std::mutex> g(s.lock);
+    if (s.gq_size.load(std::memory_order_relaxed) > 0) {
+      if (Fiber* f = globrunqget_locked(s, p, 0)) return f;
+    }
+    if (!runq_empty(p)) goto top;  // a timer callback refilled it
+    pidleput_locked(s, p);
+    m->p = nullptr;
+  }
+  if (m->spinning) {
+    m->spinning = false;
+    s.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+    // Work may have arrived after we looked and before we stopped spinning.
+    if (any_runq_nonempty(s) || s.gq_size.load(std::memory_order_acquire) > 0) {
+      std::lock_guard<std::mutex> g(s.lock);
+      if (Processor* p2 = pidleget_locked(s)) {
+        m->p = p2;
+        p2->m = m;
+        m->spinning = true;
+        s.nmspinning.fetch_add(1, std::memory_order_acq_rel);
+        goto top;
+      }
+    }
+  }
+  // Become the network poller if there is I/O or a timer to wait for.
+  int64_t next_timer = earliest_timer();
+  if ((netpoll_waiters() > 0 || next_timer != INT64_MAX) &&
+      !g_netpoll_blocked.exchange(true, std::memory_order_acq_rel)) {
+    int64_t timeout = -1;
+    if (next_timer != INT64_MAX) timeout = std::max<int64_t>(0, next_timer - now_ns());
+    g_netpoll_until.store(next_timer, std::memory_order_release);
+    if (s.gq_size.load(std::memory_order_acquire) > 0 || any_runq_nonempty(s)) timeout = 0;
+    Fiber* list = netpoll(timeout);
+    g_netpoll_until.store(INT64_MAX, std::memory_order_release);
+    g_netpoll_blocked.store(false, std::memory_order_release);
+    run_all_timers(now_ns());
+    std::unique_lock<std::mutex> g(s.lock);
+    if (Processor* p2 = pidleget_locked(s)) {
+      g.unlock();
+      m->p = p2;
+      p2->m = m;
+      if (list) {
+        Fiber* f = list;
+        inject_list(list->next);
+        return f;
+      }
+      goto top;
+    }
+    int n = 0;
+    Fiber* tail = list;
+    for (Fiber* f = list; f; f = f->next) {
+      ++n;
+      tail = f;
+    }
+    if (list) globrunqput_batch_locked(s, list, tail, n);
+    g.unlock();
+  }
+  stop_machine(m);
+  goto top;
+}
+
+void execute(Machine* m, Fiber* f);
+
+void schedule_loop(Machine* m) {
+  Sched& s = sched();
+  for (;;) {
+    Fiber* f = find_runnable(m);
+    if (m->spinning) {
+      m->spinning = false;
+      // The last spinner found work: start another so parallelism is not lost.
+      if (s.nmspinning.fetch_sub(1, std::memory_order_acq_rel) == 1) wake_processor();
+    }
+    execute(m, f);
+  }
+}
+
+void finish_fiber(Machine* m, Fiber* f);
+
+void execute(Machine* m, Fiber* f) {
+  Processor* p = m->p;
+  p->schedtick++;
+  p->published_tick.store(p->schedtick, std::memory_order_relaxed);
+  p->current.store(f, std::memory_order_relaxed);
+  resume_fiber(m, f);
+  // m->p may differ from p now (blocking() gives it away and takes another).
+  if (m->p) m->p->current.store(nullptr, std::memory_order_relaxed);
+  PostAction action = m->post;
+  m->post = PostAction::kNone;
+  switch (action) {
+    case PostAction::kPark: {
+      bool keep = f->commit ? f->commit(f->commit_arg) : true;
+      FiberState st = FiberState::kParking;
+      if (!keep || !f->state.compare_exchange_strong(st, FiberState::kParked,
+                                                     std::memory_order_acq_rel)) {
+        make_runnable(m, f, true);
+      }
+      break;
+    }
+    case PostAction::kYield:
+      make_runnable(m, f, false);
+      break;
+    case PostAction::kYieldGlobal: {
+      f->state.store(FiberState::kRunnable, std::memory_order_release);
+      Sched& s = sched();
+      {
+        std::lock_guard<std::mutex> g(s.lock);
+        globrunqput_locked(s, f);
+      }
+      wake_processor();
+      break;
+    }
+    case PostAction::kHandoff: {
+      // Debug migration: hand this P, with f in runnext, to another machine and sleep.
+      Processor* hp = m->p;
+      if (!hp) {
+        make_runnable(m, f, true);
+        break;
+      }
+      f->state.store(FiberState::kRunnable, std::memory_order_release);
+      runqput(hp, f, true);
+      m->p = nullptr;
+      start_machine(hp, false);
+      stop_machine(m);
+      break;
+    }
+    case PostAction::kExit:
+      finish_fiber(m, f);
+      break;
+    case PostAction::kNone:
+      fatal("task switched out without saying why", f);
+  }
+}
+
+Fiber* alloc_fiber(Processor* p) {
+  if (p && p->free_fibers) {
+    Fiber* f = p->free_fibers;
+    p->free_fibers = f->next;
+    --p->free_fiber_count;
+    f->next = nullptr;
+    return f;
+  }
+  Sched& s = sched();
+  {
+    std::lock_guard<SpinLock> g(s.free_lock);
+    if (Fiber* f = s.free_fibers) {
+      s.free_fibers = f->next;
+      f->next = nullptr;
+      return f;
+    }
+  }
+  return new Fiber();
+}
+
+void free_fiber(Processor* p, Fiber* f) {
+  f->main = nullptr;
+  f->wait_reason = WaitReason::kNone;
+  f->commit = nullptr;
+  f->last_m = nullptr;
+  if (p && p->free_fiber_count < 256) {
+    f->next = p->free_fibers;
+    p->free_fibers = f;
+    ++p->free_fiber_count;
+    return;
+  }
+  Sched& s = sched();
+  std::lock_guard<SpinLock> g(s.free_lock);
+  f->next = s.free_fibers;
+  s.free_fibers = f;
+}
+
+void finish_fiber(Machine* m, Fiber* f) {
+  registry_remove(f);
+  fiber_release_resources(m, f);
+  MainWaiter* mw = f->main;
+  free_fiber(m->p, f);
+  if (mw) {
+    sched().mains_live.fetch_sub(1, std::memory_order_acq_rel);
+    mw->done.store(1, std::memory_order_release);
+    futex_wake(&mw->done, 1 << 30);
+  }
+}
+
+uint64_t next_task_id(Processor* p) {
+  Sched& s = sched();
+  if (!p) return s.id_source.fetch_add(1, std::memory_order_relaxed);
+  if (p->next_id == p->id_limit) {
+    p->next_id = s.id_source.fetch_add(1024, std::memory_order_relaxed);
+    p->id_limit = p->next_id + 1024;
+  }
+  return p->next_id++;
+}
+
+int process_thread_count() {
+  std::ifstream in("/proc/self/stat");
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Field 20 (num_threads) counted after the ")" that closes the command name.
+  auto pos = content.rfind(')');
+  if (pos == std::string::npos) return -1;
+  int field = 2;
+  std::size_t i = pos + 1;
+  while (i < content.size() && field < 20) {
+    if (content[i] == ' ') ++field;
+    ++i;
+  }
+  return std::atoi(content.c_str() + i);
+}
+
+void check_dead_locked(Sched& s) {
+  if (s.mains_live.load(std::memory_order_acquire) == 0) return;
+  if (s.nmidle != s.mcount.load(std::memory_order_relaxed)) return;
+  if (g_netpoll_blocked.load(std::memory_order_acquire)) return;
+  if (s.gq_size.load(std::memory_order_acquire) > 0) return;
+  if (any_runq_nonempty(s)) return;
+  if (timers_pending() > 0) return;
+  if (netpoll_waiters() > 0) return;
+  int threads = process_thread_count();
+  if (threads < 0 || threads > known_thread_count()) return;  // someone outside may wake us
+  static const char kMsg[] = "fatal error: all tasks are asleep - deadlock!\n\n";
+  ssize_t ignored = ::write(2, kMsg, sizeof kMsg - 1);
+  (void)ignored;
+  weft::dump_tasks(2);
+  std::_Exit(2);
+}
+
+void install_altstack() {
+  stack_t ss{};
+  ss.ss_size = 64 * 1024;
+  ss.ss_sp = std::malloc(ss.ss_size);
+  ss.ss_flags = 0;
+  if (ss.ss_sp) ::sigaltstack(&ss, nullptr);
+}
+
+void machine_main(Machine* m) {
+  set_current_machine(m);
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    m->sched_stack_bottom = addr;
+    m->sched_stack_size = size;
+    pthread_attr_destroy(&attr);
+  }
+  m->tsan_sched_fiber = san::tsan_current();
+  install_altstack();
+  char name[16];
+  std::snprintf(name, sizeof name, "weft-m%d", m->id);
+  pthread_setname_np(pthread_self(), name);
+  m->p = m->next_p;
+  m->next_p = nullptr;
+  m->spinning = m->next_spinning;
+  m->next_spinning = false;
+  schedule_loop(m);
+}
+
+int resolve_max_procs(int requested) {
+  if (requested > 0) return std::min(requested, kMaxProcs / 2);
+  if (const char* e = std::getenv("WEFT_MAXPROCS")) {
+    int v = std::atoi(e);
+    if (v > 0) return std::min(v, kMaxProcs / 2);
+  }
+  int cpus = 0;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus <= 0) cpus = static_cast<int>(std::thread::hardware_concurrency());
+  // cgroup v2 CPU quota: "max 100000" or "<quota> <period>".
+  std::ifstream cg("/sys/fs/cgroup/cpu.max");
+  std::string quota, period;
+  if (cg >> quota >> period && quota != "max") {
+    double q = std::atof(quota.c_str()), per = std::atof(period.c_str());
+    if (q > 0 && per > 0) {
+      int lim = static_cast<int>((q + per - 1) / per);
+      if (lim > 0) cpus = std::min(cpus, lim);
+    }
+  }
+  return std::clamp(cpus, 1, kMaxProcs / 2);
+}
+
+}  // namespace
+
+// ----- public-to-the-runtime functions -----
+
+void ensure_started(const RuntimeOptions& opts) {
+  Sched& s = sched();
+  if (s.started.load(std::memory_order_acquire)) return;
+  std::call_once(s.start_once, [&] {
+    s.cfg.max_procs = resolve_max_procs(opts.max_procs);
+    s.cfg.stack_size = opts.stack_size ? opts.stack_size : 256 * 1024;
+    const char* mig = std::getenv("WEFT_DEBUG_MIGRATE");
+    s.cfg.migrate_on_yield = opts.migrate_on_yield || (mig && std::strcmp(mig, "1") == 0);
+    if (opts.stuck_threshold.count() > 0)
+      s.cfg.stuck_threshold_ns = opts.stuck_threshold.count() * 1'000'000;
+    stack_pool_init(s.cfg.stack_size, opts.guarded_stacks);
+    netpoll_init();
+    {
+      std::lock_guard<std::mutex> g(s.lock);
+      for (int i = 0; i < s.cfg.max_procs; ++i) {
+        Processor* p = new_proc_locked(s);
+        p->idle_link = s.pidle;
+        s.pidle = p;
+        s.npidle.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    install_signal_handlers();
+    sysmon_start();
+    s.started.store(true, std::memory_order_release);
+  });
+}
+
+bool runtime_started() noexcept { return sched().started.load(std::memory_order_acquire); }
+const SchedConfig& sched_config() noexcept { return sched().cfg; }
+int proc_count() noexcept { return sched().nprocs.load(std::memory_order_acquire); }
+Processor* proc_at(int i) noexcept { return sched().allp[i]; }
+int known_thread_count() noexcept {
+  Sched& s = sched();
+  return s.mcount.load(std::memory_order_relaxed) + 1 + s.run_callers.load(std::memory_order_relaxed);
+}
+
+StackCache* machine_stack_cache(Machine* m) { return m && m->p ? &m->p->stacks : nullptr; }
+
+void wake_processor() noexcept {
+  Sched& s = sched();
+  if (s.npidle.load(std::memory_order_acquire) == 0) return;
+  int zero = 0;
+  if (s.nmspinning.load(std::memory_order_relaxed) != 0 ||
+      !s.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_acq_rel))
+    return;
+  start_machine(nullptr, true);
+}
+
+void inject_list(Fiber* head) {
+  if (!head) return;
+  Machine* m = current_machine();
+  int n = 0;
+  while (head) {
+    Fiber* f = head;
+    head = head->next;
+    f->next = nullptr;
+    if (m && m->p) {
+      runqput(m->p, f, false);
+    } else {
+      Sched& s = sched();
+      std::lock_guard<std::mutex> g(s.lock);
+      globrunqput_locked(s, f);
+    }
+    ++n;
+  }
+  Sched& s = sched();
+  for (int i = 0; i < n && s.npidle.load(std::memory_order_acquire) > 0; ++i) {
+    int spinning = s.nmspinning.load(std::memory_order_relaxed);
+    if (spinning > 0) break;
+    wake_processor();
+  }
+}
+
+void retake_stuck(Processor* p, Fiber* stuck) {
+  Sched& s = sched();
+  {
+    std::lock_guard<std::mutex> g(s.lock);
+    if (p->status.load(std::memory_order_relaxed) != ProcStatus::kRunning) return;
+    if (p->current.load(std::memory_order_relaxed) != stuck) return;
+    p->status.store(ProcStatus::kStuck, std::memory_order_relaxed);
+    --s.active;
+  }
+  // Move everything queued on p to the global queue, using the thieves' protocol.
+  std::atomic<Fiber*> batch[kRunQueueSize];
+  int moved = 0;
+  for (;;) {
+    uint32_t n = runqgrab(p, batch, 0, true);
+    if (n == 0) break;
+    std::lock_guard<std::mutex> g(s.lock);
+    for (uint32_t i = 0; i < n; ++i) {
+      globrunqput_locked(s, batch[i].load(std::memory_order_relaxed));
+      ++moved;
+    }
+  }
+  counters().sysmon_warnings.fetch_add(1, std::memory_order_relaxed);
+  char line[768];
+  int len = std::snprintf(line, sizeof line,
+                          "weft: warning: task %llu (created at %s:%u in %s) has run for over "
+                          "%lld ms without yielding; moved %d runnable tasks of its processor "
+                          "to other threads\n",
+                          static_cast<unsigned long long>(stuck->id), stuck->site.file_name(),
+                          stuck->site.line(), stuck->site.function_name(),
+                          static_cast<long long>(s.cfg.stuck_threshold_ns / 1'000'000), moved);
+  if (len > 0) {
+    ssize_t ignored = ::write(2, line, std::min<std::size_t>(static_cast<std::size_t>(len), sizeof line - 1));
+    (void)ignored;
+  }
+  for (int i = 0; i <= moved && s.npidle.load(std::memory_order_acquire) > 0; ++i) {
+    if (s.nmspinning.load(std::memory_order_relaxed) > 0) break;
+    wake_processor();
+  }
+  if (moved == 0) wake_processor();
+}
+
+void park(WaitReason reason, bool (*commit)(void*), void* arg) {
+  Machine* m = current_machine();
+  Fiber* f = m ? m->current : nullptr;
+  if (!f) fatal("park called outside a task");
+  FiberState st = FiberState::kRunning;
+  if (!f->state.compare_exchange_strong(st, FiberState::kParking, std::memory_order_acq_rel)) {
+    // A ready() arrived before we parked: consume it, but still run the commit (it releases
+    // the caller's locks).
+    if (commit) commit(arg);
+    f->state.store(FiberState::kRunning, std::memory_order_relaxed);
+    return;
+  }
+  f->wait_reason = reason;
+  f->wait_since_ns = coarse_now_ns();
+  f->commit = commit;
+  f->commit_arg = arg;
+  m->post = PostAction::kPark;
+  switch_to_scheduler(f);
+  f->wait_reason = WaitReason::kNone;
+}
+
+void ready(Fiber* f) noexcept {
+  FiberState st = f->state.load(std::memory_order_acquire);
+  for (;;) {
+    switch (st) {
+      case FiberState::kParked:
+        if (f->state.compare_exchange_weak(st, FiberState::kRunnable, std::memory_order_acq_rel)) {
+          make_runnable(current_machine(), f, true);
+          return;
+        }
+        break;
+      case FiberState::kParking:
+      case FiberState::kRunning:
+        if (f->state.compare_exchange_weak(st, FiberState::kWakePending,
+                                           std::memory_order_acq_rel))
+          return;
+        break;
+      default:
+        fatal("ready() of a task that is not waiting", f);
+    }
+  }
+}
+
+Fiber* current_fiber() noexcept {
+  Machine* m = current_machine();
+  return m ? m->current : nullptr;
+}
+
+void spawn(TaskFn fn, const std::source_location& site) {
+  ensure_started(RuntimeOptions{});
+  Machine* m = current_machine();
+  Processor* p = m ? m->p : nullptr;
+  Fiber* f = alloc_fiber(p);
+  f->fn = std::move(fn);
+  f->site = site;
+  f->id = next_task_id(p);
+  f->state.store(FiberState::kRunnable, std::memory_order_relaxed);
+  registry_add(p ? p->registry : registry_shard(0), f);
+  if (p) {
+    runqput(p, f, true);
+  } else {
+    sched().foreign_started.fetch_add(1, std::memory_order_relaxed);
+    Sched& s = sched();
+    std::lock_guard<std::mutex> g(s.lock);
+    globrunqput_locked(s, f);
+  }
+  wake_processor();
+}
+
+void run_main(TaskFn fn, const RuntimeOptions& opts, const std::source_location& site) {
+  ensure_started(opts);
+  if (current_fiber()) {  // already inside a task: just call it
+    fn();
+    return;
+  }
+  Sched& s = sched();
+  MainWaiter w;
+  Fiber* f = alloc_fiber(nullptr);
+  f->fn = std::move(fn);
+  f->site = site;
+  f->id = next_task_id(nullptr);
+  f->main = &w;
+  f->state.store(FiberState::kRunnable, std::memory_order_relaxed);
+  registry_add(registry_shard(0), f);
+  s.run_callers.fetch_add(1, std::memory_order_acq_rel);
+  s.mains_live.fetch_add(1, std::memory_order_acq_rel);
+  {
+    std::lock_guard<std::mutex> g(s.lock);
+    globrunqput_locked(s, f);
+  }
+  wake_processor();
+  while (w.done.load(std::memory_order_acquire) == 0) futex_wait(&w.done, 0);
+  s.run_callers.fetch_sub(1, std::memory_order_acq_rel);
+  if (w.error) std::rethrow_exception(w.error);
+}
+
+int current_proc_index() noexcept {
+  Machine* m = current_machine();
+  return m && m->p ? m->p->id : -1;
+}
+int proc_slots() noexcept { return kMaxProcs; }
+
+bool begin_blocking() noexcept {
+  Machine* m = current_machine();
+  if (!m || !m->current) return false;
+  Processor* p = m->p;
+  if (!p) return true;
+  m->p = nullptr;
+  p->current.store(nullptr, std::memory_order_relaxed);
+  Sched& s = sched();
+  bool work = !runq_empty(p) || s.gq_size.load(std::memory_order_acquire) > 0 ||
+              p->timers.next_when.load(std::memory_order_acquire) != INT64_MAX;
+  if (work) {
+    // Hand p itself, still counted as running, to another machine so its queue runs there.
+    start_machine(p, false);
+  } else {
+    std::lock_guard<std::mutex> g(s.lock);
+    pidleput_locked(s, p);
+  }
+  return true;
+}
+
+void end_blocking(bool was_task) noexcept {
+  if (!was_task) return;
+  Machine* m = current_machine();
+  if (m->p) return;
+  Sched& s = sched();
+  {
+    std::lock_guard<std::mutex> g(s.lock);
+    if (Processor* p = pidleget_locked(s)) {
+      m->p = p;
+      p->m = m;
+      return;
+    }
+  }
+  // Every P is busy: queue this task and let the thread go idle.
+  m->post = PostAction::kYieldGlobal;
+  switch_to_scheduler(m->current);
+}
+
+RuntimeCounters& counters() noexcept {
+  static RuntimeCounters* c = new RuntimeCounters();
+  return *c;
+}
+
+}  // namespace weft::detail
+
+namespace weft {
+
+void yield() {
+  using namespace detail;
+  Machine* m = current_machine();
+  if (!m || !m->current) {
+    std::this_thread::yield();
+    return;
+  }
+  m->post = sched().cfg.migrate_on_yield ? PostAction::kHandoff : PostAction::kYield;
+  switch_to_scheduler(m->current);
+}
+
+int max_procs() noexcept {
+  return detail::runtime_started() ? detail::sched_config().max_procs : 0;
+}
+
+uint64_t task_id() noexcept {
+  detail::Fiber* f = detail::current_fiber();
+  return f ? f->id : 0;
+}
+
+}  // namespace weft

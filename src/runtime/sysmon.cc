@@ -1,0 +1,93 @@
+// Sysmon: a thread that watches the processors. It moves the queue of a processor stuck in
+// one task away from it, polls the network when nobody has for a while, returns idle stack
+// memory, and prints the task dump on SIGQUIT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <thread>
+#include <vector>
+
+#include "runtime/futex.h"
+#include "runtime/internal.h"
+#include "weft/runtime/task.h"
+
+namespace weft::detail {
+
+namespace {
+
+std::atomic<uint32_t> g_sysmon_word{0};
+
+struct ProcWatch {
+  uint64_t tick = 0;
+  int64_t since = 0;
+  bool warned = false;
+};
+
+void sysmon_main() {
+  pthread_setname_np(pthread_self(), "weft-sysmon");
+  std::vector<ProcWatch> watch(kMaxProcs);
+  int64_t last_trim = now_ns();
+  const int64_t threshold = sched_config().stuck_threshold_ns;
+  for (;;) {
+    bool busy = false;
+    int n = proc_count();
+    for (int i = 0; i < n; ++i) {
+      ProcStatus st = proc_at(i)->status.load(std::memory_order_relaxed);
+      if (st != ProcStatus::kIdle) busy = true;
+    }
+    int64_t sleep_ns = busy ? std::min<int64_t>(threshold / 4, 5'000'000) : 50'000'000;
+    g_sysmon_word.store(0, std::memory_order_relaxed);
+    futex_wait(&g_sysmon_word, 0, sleep_ns);
+    if (take_dump_request()) weft::dump_tasks(2);
+
+    int64_t now = now_ns();
+    for (int i = 0; i < n; ++i) {
+      Processor* p = proc_at(i);
+      ProcWatch& w = watch[static_cast<std::size_t>(i)];
+      uint64_t tick = p->published_tick.load(std::memory_order_relaxed);
+      Fiber* cur = p->current.load(std::memory_order_relaxed);
+      ProcStatus st = p->status.load(std::memory_order_relaxed);
+      if (tick != w.tick || cur == nullptr || st == ProcStatus::kIdle) {
+        w.tick = tick;
+        w.since = now;
+        w.warned = false;
+        continue;
+      }
+      if (st == ProcStatus::kStuck) {
+        // Nobody else fires this processor's timers while its thread is busy.
+        if (p->timers.next_when.load(std::memory_order_acquire) <= now) run_timers(&p->timers, now);
+        continue;
+      }
+      if (!w.warned && now - w.since >= threshold) {
+        w.warned = true;
+        retake_stuck(p, cur);
+      }
+    }
+    // Poll the network if no idle processor has for 10 ms.
+    if (netpoll_waiters() > 0 && !g_netpoll_blocked.load(std::memory_order_acquire) &&
+        now - netpoll_last_poll_ns() > 10'000'000) {
+      if (Fiber* list = netpoll(0)) inject_list(list);
+    }
+    if (now - last_trim > 1'000'000'000) {
+      last_trim = now;
+      stack_pool_trim();
+    }
+  }
+}
+
+}  // namespace
+
+void sysmon_start() {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  std::thread(sysmon_main).detach();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void sysmon_kick() noexcept {
+  g_sysmon_word.store(1, std::memory_order_release);
+  futex_wake(&g_sysmon_word);
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,173 @@
+// Timers: one binary heap per processor, fired by the scheduler, plus sleep_for.
+#include <time.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "runtime/internal.h"
+#include "weft/runtime/task.h"
+
+namespace weft::detail {
+
+namespace {
+
+std::atomic<int64_t> g_timers_pending{0};
+
+bool earlier(const TimerEntry* a, const TimerEntry* b) { return a->when_ns < b->when_ns; }
+
+void sift_up(std::vector<TimerEntry*>& h, std::size_t i) {
+  TimerEntry* t = h[i];
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (!earlier(t, h[parent])) break;
+    h[i] = h[parent];
+    h[i]->index = static_cast<int32_t>(i);
+    i = parent;
+  }
+  h[i] = t;
+  t->index = static_cast<int32_t>(i);
+}
+
+void sift_down(std::vector<TimerEntry*>& h, std::size_t i) {
+  TimerEntry* t = h[i];
+  std::size_t n = h.size();
+  for (;;) {
+    std::size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && earlier(h[c + 1], h[c])) ++c;
+    if (!earlier(h[c], t)) break;
+    h[i] = h[c];
+    h[i]->index = static_cast<int32_t>(i);
+    i = c;
+  }
+  h[i] = t;
+  t->index = static_cast<int32_t>(i);
+}
+
+void heap_push(TimerHeap* hp, TimerEntry* t) {
+  hp->heap.push_back(t);
+  sift_up(hp->heap, hp->heap.size() - 1);
+}
+
+void heap_remove(TimerHeap* hp, TimerEntry* t) {
+  auto& h = hp->heap;
+  std::size_t i = static_cast<std::size_t>(t->index);
+  TimerEntry* last = h.back();
+  h.pop_back();
+  t->index = -1;
+  if (i < h.size()) {
+    h[i] = last;
+    last->index = static_cast<int32_t>(i);
+    sift_down(h, i);
+    sift_up(h, static_cast<std::size_t>(last->index));
+  }
+}
+
+void publish_next(TimerHeap* hp) {
+  hp->next_when.store(hp->heap.empty() ? INT64_MAX : hp->heap.front()->when_ns,
+                      std::memory_order_release);
+}
+
+}  // namespace
+
+int64_t now_ns() noexcept {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t timers_pending() noexcept { return g_timers_pending.load(std::memory_order_acquire); }
+
+void timer_start(TimerEntry* t, int64_t when_ns) {
+  ensure_started(RuntimeOptions{});
+  Machine* m = current_machine();
+  TimerHeap* hp = (m && m->p) ? &m->p->timers : &proc_at(0)->timers;
+  t->when_ns = when_ns;
+  g_timers_pending.fetch_add(1, std::memory_order_acq_rel);
+  {
+    std::lock_guard<SpinLock> g(hp->lock);
+    t->heap.store(hp, std::memory_order_release);
+    heap_push(hp, t);
+    publish_next(hp);
+  }
+  // Make sure somebody waits for it: interrupt a poller sleeping past it, or start a machine.
+  if (g_netpoll_blocked.load(std::memory_order_acquire)) {
+    if (when_ns < g_netpoll_until.load(std::memory_order_acquire)) netpoll_break();
+  } else if (!(m && m->p)) {
+    wake_processor();
+  }
+}
+
+bool timer_stop(TimerEntry* t) noexcept {
+  TimerHeap* hp = t->heap.load(std::memory_order_acquire);
+  if (!hp) return false;
+  bool removed = false;
+  {
+    std::lock_guard<SpinLock> g(hp->lock);
+    if (t->index >= 0) {
+      heap_remove(hp, t);
+      publish_next(hp);
+      removed = true;
+      g_timers_pending.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+  // Wait out a callback in flight on another thread.
+  while (hp->firing.load(std::memory_order_acquire) == t) std::this_thread::yield();
+  return removed;
+}
+
+int run_timers(TimerHeap* hp, int64_t now) {
+  if (hp->running.exchange(true, std::memory_order_acquire)) return 0;
+  int fired = 0;
+  hp->lock.lock();
+  while (!hp->heap.empty() && hp->heap.front()->when_ns <= now) {
+    TimerEntry* t = hp->heap.front();
+    heap_remove(hp, t);
+    if (t->period_ns > 0) {
+      int64_t behind = now - t->when_ns;
+      t->when_ns += t->period_ns * (1 + behind / t->period_ns);
+      heap_push(hp, t);
+    } else {
+      g_timers_pending.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    publish_next(hp);
+    hp->firing.store(t, std::memory_order_release);
+    void (*fn)(void*) = t->fire;
+    void* arg = t->arg;
+    hp->lock.unlock();
+    fn(arg);  // t may be gone once a one-shot callback has run
+    hp->firing.store(nullptr, std::memory_order_release);
+    ++fired;
+    hp->lock.lock();
+  }
+  publish_next(hp);
+  hp->lock.unlock();
+  hp->running.store(false, std::memory_order_release);
+  return fired;
+}
+
+}  // namespace weft::detail
+
+namespace weft {
+
+void sleep_for(std::chrono::nanoseconds d) {
+  using namespace detail;
+  Fiber* f = current_fiber();
+  if (!f) {
+    if (d.count() > 0) std::this_thread::sleep_for(d);
+    return;
+  }
+  if (d.count() <= 0) {
+    yield();
+    return;
+  }
+  Waiter w;
+  TimerEntry t;
+  t.fire = [](void* a) { static_cast<Waiter*>(a)->wake(); };
+  t.arg = &w;
+  timer_start(&t, now_ns() + d.count());
+  w.wait(WaitReason::kSleep, nullptr);
+  timer_stop(&t);
+}
+
+}  // namespace weft
