@@ -21,10 +21,11 @@ namespace weft::net {
 namespace {
 
 using weft::detail::poll_close;
+using weft::detail::poll_op_begin;
+using weft::detail::poll_op_end;
 using weft::detail::poll_open;
-using weft::detail::poll_ref;
+using weft::detail::poll_release;
 using weft::detail::poll_set_deadline;
-using weft::detail::poll_unref;
 using weft::detail::poll_wait;
 using RtPollDesc = weft::detail::PollDesc;
 
@@ -32,11 +33,14 @@ RtPollDesc* rt(RtPollDesc* pd) { return pd; }
 
 std::error_code last_error() { return {errno, std::system_category()}; }
 
-// Holds a reference on a PollDesc for one operation, so close() cannot recycle it underneath.
-struct OpRef {
+// Brackets one operation, so a concurrent close() cannot close the fd underneath it.
+struct OpGuard {
   RtPollDesc* pd;
-  explicit OpRef(RtPollDesc* p) : pd(p) { poll_ref(pd); }
-  ~OpRef() { poll_unref(pd); }
+  bool ok;
+  explicit OpGuard(RtPollDesc* p) : pd(p), ok(poll_op_begin(p)) {}
+  ~OpGuard() {
+    if (ok) poll_op_end(pd);
+  }
 };
 
 int64_t to_ns(Clock::time_point t) {
@@ -132,19 +136,24 @@ socklen_t addr_len(const sockaddr_storage& ss) {
 }  // namespace
 
 bool split_host_port(std::string_view addr, std::string& host, std::string& port) {
+  std::string_view h, p;
   if (!addr.empty() && addr.front() == '[') {
     auto close = addr.find(']');
     if (close == std::string_view::npos || close + 1 >= addr.size() || addr[close + 1] != ':')
       return false;
-    host = std::string(addr.substr(1, close - 1));
-    port = std::string(addr.substr(close + 2));
-    return true;
+    h = addr.substr(1, close - 1);
+    p = addr.substr(close + 2);
+  } else {
+    auto colon = addr.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    h = addr.substr(0, colon);
+    p = addr.substr(colon + 1);
+    if (h.find(':') != std::string_view::npos) return false;  // bare IPv6 needs brackets
   }
-  auto colon = addr.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  if (addr.substr(0, colon).find(':') != std::string_view::npos) return false;  // bare IPv6
-  host = std::string(addr.substr(0, colon));
-  port = std::string(addr.substr(colon + 1));
+  if (h.find_first_of("[]") != std::string_view::npos) return false;
+  if (p.find_first_of(":[]") != std::string_view::npos) return false;
+  host = std::string(h);
+  port = std::string(p);
   return true;
 }
 
@@ -153,13 +162,15 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
 Conn::Conn(Conn&& o) noexcept : pd_(o.pd_) { o.pd_ = nullptr; }
 Conn& Conn::operator=(Conn&& o) noexcept {
   if (this != &o) {
-    close();
+    if (pd_) poll_release(pd_);
     pd_ = o.pd_;
     o.pd_ = nullptr;
   }
   return *this;
 }
-Conn::~Conn() { close(); }
+Conn::~Conn() {
+  if (pd_) poll_release(pd_);
+}
 
 Result<Conn> Conn::from_fd(int fd) {
   int flags = ::fcntl(fd, F_GETFL);
@@ -172,7 +183,8 @@ Result<Conn> Conn::from_fd(int fd) {
 
 Result<std::size_t> Conn::read(std::span<std::byte> buf) {
   if (!pd_) return std::errc::bad_file_descriptor;
-  OpRef ref(rt(pd_));
+  OpGuard op(pd_);
+  if (!op.ok) return std::errc::bad_file_descriptor;
   for (;;) {
     if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
     if (pd_->r_expired.load(std::memory_order_acquire)) return std::errc::timed_out;
@@ -186,7 +198,8 @@ Result<std::size_t> Conn::read(std::span<std::byte> buf) {
 
 Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
   if (!pd_) return std::errc::bad_file_descriptor;
-  OpRef ref(rt(pd_));
+  OpGuard op(pd_);
+  if (!op.ok) return std::errc::bad_file_descriptor;
   std::size_t done = 0;
   while (done < buf.size()) {
     if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
@@ -204,15 +217,13 @@ Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
 }
 
 void Conn::close() noexcept {
-  if (!pd_) return;
-  RtPollDesc* pd = rt(pd_);
-  pd_ = nullptr;
-  poll_close(pd);
-  poll_unref(pd);
+  if (pd_) poll_close(pd_);
 }
 
 std::error_code Conn::shutdown(int how) {
   if (!pd_) return std::make_error_code(std::errc::bad_file_descriptor);
+  OpGuard op(pd_);
+  if (!op.ok) return std::make_error_code(std::errc::bad_file_descriptor);
   if (::shutdown(pd_->fd, how) != 0) return last_error();
   return {};
 }
@@ -227,12 +238,26 @@ void Conn::set_read_deadline(Clock::time_point t) noexcept {
 void Conn::set_write_deadline(Clock::time_point t) noexcept {
   if (pd_) poll_set_deadline(rt(pd_), 'w', to_ns(t));
 }
-std::string Conn::local_addr() const { return pd_ ? sock_name(pd_->fd, false) : ""; }
-std::string Conn::remote_addr() const { return pd_ ? sock_name(pd_->fd, true) : ""; }
+namespace {
+// The address of one end of pd's socket, or "" once it is closed.
+std::string guarded_name(RtPollDesc* pd, bool peer) {
+  if (!pd) return "";
+  OpGuard op(pd);
+  return op.ok ? sock_name(pd->fd, peer) : std::string();
+}
+}  // namespace
+
+std::string Conn::local_addr() const { return guarded_name(pd_, false); }
+std::string Conn::remote_addr() const { return guarded_name(pd_, true); }
 int Conn::fd() const noexcept { return pd_ ? pd_->fd : -1; }
+bool Conn::valid() const noexcept {
+  return pd_ != nullptr && !pd_->closing.load(std::memory_order_acquire);
+}
 
 std::error_code Conn::set_nodelay(bool on) {
   if (!pd_) return std::make_error_code(std::errc::bad_file_descriptor);
+  OpGuard op(pd_);
+  if (!op.ok) return std::make_error_code(std::errc::bad_file_descriptor);
   int v = on ? 1 : 0;
   if (::setsockopt(pd_->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0) return last_error();
   return {};
@@ -243,17 +268,20 @@ std::error_code Conn::set_nodelay(bool on) {
 Listener::Listener(Listener&& o) noexcept : pd_(o.pd_) { o.pd_ = nullptr; }
 Listener& Listener::operator=(Listener&& o) noexcept {
   if (this != &o) {
-    close();
+    if (pd_) poll_release(pd_);
     pd_ = o.pd_;
     o.pd_ = nullptr;
   }
   return *this;
 }
-Listener::~Listener() { close(); }
+Listener::~Listener() {
+  if (pd_) poll_release(pd_);
+}
 
 Result<Conn> Listener::accept() {
   if (!pd_) return std::errc::bad_file_descriptor;
-  OpRef ref(rt(pd_));
+  OpGuard op(pd_);
+  if (!op.ok) return std::errc::bad_file_descriptor;
   for (;;) {
     if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
     if (pd_->r_expired.load(std::memory_order_acquire)) return std::errc::timed_out;
@@ -275,10 +303,12 @@ Result<Conn> Listener::accept() {
   }
 }
 
-std::string Listener::addr() const { return pd_ ? sock_name(pd_->fd, false) : ""; }
+std::string Listener::addr() const { return guarded_name(pd_, false); }
 
 uint16_t Listener::port() const {
   if (!pd_) return 0;
+  OpGuard op(pd_);
+  if (!op.ok) return 0;
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (::getsockname(pd_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
@@ -287,11 +317,7 @@ uint16_t Listener::port() const {
 }
 
 void Listener::close() noexcept {
-  if (!pd_) return;
-  RtPollDesc* pd = rt(pd_);
-  pd_ = nullptr;
-  poll_close(pd);
-  poll_unref(pd);
+  if (pd_) poll_close(pd_);
 }
 
 int Listener::fd() const noexcept { return pd_ ? pd_->fd : -1; }

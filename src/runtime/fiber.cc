@@ -18,7 +18,7 @@ namespace bctx = boost::context::detail;
 
 namespace {
 
-thread_local Machine* t_machine = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local Machine* t_machine = nullptr;
 
 EhGlobals* eh_globals() noexcept {
   return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
@@ -66,10 +66,8 @@ void fatal_stack_overflow(const Fiber* f) {
 
 // A task's first frame: runs the callable, reports an escaping exception, exits the task.
 static void fiber_entry(bctx::transfer_t t) {
-  Fiber* f = static_cast<Fiber*>(t.data);
-  f->caller = t.fctx;
-  san::finish_switch(nullptr);
-  *eh_globals() = EhGlobals{};
+  after_switch(t.fctx);
+  Fiber* f = current_machine()->current;
   try {
     f->fn();
   } catch (...) {
@@ -97,47 +95,65 @@ static void fiber_entry(bctx::transfer_t t) {
     }
     delete locals;
   }
-  f->state.store(FiberState::kDead, std::memory_order_relaxed);
-  Machine* m = current_machine();
-  m->post = PostAction::kExit;
-  check_canary(f);
-  san::start_switch(nullptr, m->sched_stack_bottom, m->sched_stack_size);
-  san::tsan_switch(m->tsan_sched_fiber);
-  bctx::jump_fcontext(f->caller, nullptr);
+  extern void exit_current_fiber(Machine * m, Fiber * f);
+  exit_current_fiber(current_machine(), f);
   __builtin_unreachable();
 }
 
-void switch_to_scheduler(Fiber* f) {
-  check_canary(f);
-  EhGlobals* g = eh_globals();
-  f->eh = *g;
-  *g = EhGlobals{};
-  Machine* m = current_machine();
-  san::start_switch(&f->asan_fake_stack, m->sched_stack_bottom, m->sched_stack_size);
-  san::tsan_switch(m->tsan_sched_fiber);
-  bctx::transfer_t t = bctx::jump_fcontext(f->caller, nullptr);
-  f->caller = t.fctx;
-  san::finish_switch(f->asan_fake_stack);
-  *eh_globals() = f->eh;
+void switch_context(Machine* m, Fiber* from, Fiber* to) {
+  if (from) {
+    check_canary(from);
+    EhGlobals* g = eh_globals();
+    from->eh = *g;
+    *g = EhGlobals{};
+  }
+  const void* bottom;
+  std::size_t size;
+  void* target;
+  void* tsan_target;
+  if (to) {
+    if (to->ctx == nullptr) {
+      extern StackCache* machine_stack_cache(Machine*);
+      to->stack = stack_alloc(machine_stack_cache(m));
+      *reinterpret_cast<uint64_t*>(to->stack.base) = kStackCanary;
+      to->ctx = bctx::make_fcontext(to->stack.base + to->stack.size, to->stack.size, fiber_entry);
+      to->tsan_fiber = san::tsan_create();
+    }
+    to->last_m = m;
+    to->state.store(FiberState::kRunning, std::memory_order_relaxed);
+    bottom = to->stack.base;
+    size = to->stack.size;
+    target = to->ctx;
+    tsan_target = to->tsan_fiber;
+  } else {
+    bottom = m->sched_stack_bottom;
+    size = m->sched_stack_size;
+    target = m->sched_ctx;
+    tsan_target = m->tsan_sched_fiber;
+  }
+  m->prev = from;
+  m->current = to;
+  void** fake = from ? (m->post == PostAction::kExit ? nullptr : &from->asan_fake_stack)
+                     : &m->asan_fake_stack;
+  san::start_switch(fake, bottom, size);
+  san::tsan_switch(tsan_target);
+  bctx::transfer_t t = bctx::jump_fcontext(target, nullptr);
+  after_switch(t.fctx);
 }
 
-void resume_fiber(Machine* m, Fiber* f) {
-  if (f->ctx == nullptr) {
-    extern StackCache* machine_stack_cache(Machine*);
-    f->stack = stack_alloc(machine_stack_cache(m));
-    *reinterpret_cast<uint64_t*>(f->stack.base) = kStackCanary;
-    f->ctx = bctx::make_fcontext(f->stack.base + f->stack.size, f->stack.size, fiber_entry);
-    f->tsan_fiber = san::tsan_create();
+void after_switch(void* from_ctx) {
+  Machine* m = current_machine();
+  Fiber* self = m->current;
+  san::finish_switch(self ? self->asan_fake_stack : m->asan_fake_stack);
+  Fiber* prev = m->prev;
+  m->prev = nullptr;
+  if (prev) {
+    prev->ctx = from_ctx;
+  } else {
+    m->sched_ctx = from_ctx;
   }
-  m->current = f;
-  f->last_m = m;
-  f->state.store(FiberState::kRunning, std::memory_order_relaxed);
-  san::start_switch(&m->asan_fake_stack, f->stack.base, f->stack.size);
-  san::tsan_switch(f->tsan_fiber);
-  bctx::transfer_t t = bctx::jump_fcontext(f->ctx, f);
-  san::finish_switch(m->asan_fake_stack);
-  f->ctx = t.fctx;
-  m->current = nullptr;
+  if (self) *eh_globals() = self->eh;
+  if (prev) process_post(m, prev);
 }
 
 void fiber_release_resources(Machine* m, Fiber* f) {
@@ -150,7 +166,6 @@ void fiber_release_resources(Machine* m, Fiber* f) {
     f->stack = Stack{};
   }
   f->ctx = nullptr;
-  f->caller = nullptr;
   f->asan_fake_stack = nullptr;
   f->eh = EhGlobals{};
 }

@@ -77,8 +77,7 @@ struct RegistryShard;
 struct Fiber {
   Fiber* next = nullptr;  // run queue or free list link
   std::atomic<FiberState> state{FiberState::kRunnable};
-  void* ctx = nullptr;     // saved context while switched out
-  void* caller = nullptr;  // scheduler context of the thread running it
+  void* ctx = nullptr;  // saved context while switched out
   Stack stack;
   TaskFn fn;
   uint64_t id = 0;
@@ -98,11 +97,15 @@ struct Fiber {
   struct Machine* last_m = nullptr;
 };
 
-// Switches from the running fiber to its thread's scheduler. Returns when the fiber is resumed,
-// possibly on another thread.
-void switch_to_scheduler(Fiber* f);
-// Runs f on the calling scheduler thread until it switches back.
-void resume_fiber(struct Machine* m, Fiber* f);
+// Switches the calling thread from `from` to `to` (nullptr stands for the thread's scheduler
+// context). m->post says what must happen to `from` once it is switched out; whoever runs next
+// does it (process_post). Returns when `from` is resumed, possibly on another thread.
+void switch_context(struct Machine* m, Fiber* from, Fiber* to);
+// Done by every context right after it gains the thread: records the context that was switched
+// out and carries out its post action.
+void after_switch(void* from_ctx);
+// Carries out m->post for prev (defined in scheduler.cc).
+void process_post(struct Machine* m, Fiber* prev);
 // Releases what a dead fiber holds (called on the scheduler after its last switch).
 void fiber_release_resources(struct Machine* m, Fiber* f);
 // Ends the program because f overflowed its stack.
@@ -165,7 +168,9 @@ struct Machine {
   bool next_spinning = false;
   std::atomic<uint32_t> wake_word{0};
   Machine* idle_link = nullptr;
-  Fiber* current = nullptr;
+  Fiber* current = nullptr;  // the fiber on this thread, nullptr while the scheduler runs
+  Fiber* prev = nullptr;     // the fiber just switched out, until after_switch
+  void* sched_ctx = nullptr; // the scheduler context while a fiber runs
   PostAction post = PostAction::kNone;
   // sanitizer bookkeeping for the scheduler's own stack
   void* tsan_sched_fiber = nullptr;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <mutex>
+#include <thread>
 
 namespace weft::detail {
 
@@ -183,7 +184,8 @@ PollDesc* poll_open(int fd, std::error_code& ec) {
   pd->w_expired.store(false);
   pd->rd.store(0);
   pd->wd.store(0);
-  pd->refs.store(1);
+  pd->ops.store(0);
+  pd->fd_closed.store(false);
   pd->rtimer.fire = [](void* a) { deadline_fired(static_cast<PollDesc*>(a), 'r'); };
   pd->rtimer.arg = pd;
   pd->wtimer.fire = [](void* a) { deadline_fired(static_cast<PollDesc*>(a), 'w'); };
@@ -202,24 +204,48 @@ PollDesc* poll_open(int fd, std::error_code& ec) {
   return pd;
 }
 
-void poll_ref(PollDesc* pd) noexcept { pd->refs.fetch_add(1, std::memory_order_relaxed); }
+namespace {
+constexpr uint32_t kClosingBit = 1u << 31;
 
-void poll_unref(PollDesc* pd) noexcept {
-  if (pd->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  timer_stop(&pd->rtimer);
-  timer_stop(&pd->wtimer);
+void close_fd(PollDesc* pd) {
   ::epoll_ctl(g_epfd, EPOLL_CTL_DEL, pd->fd, nullptr);
   ::close(pd->fd);
+  pd->fd_closed.store(true, std::memory_order_release);
+}
+}  // namespace
+
+bool poll_op_begin(PollDesc* pd) noexcept {
+  uint32_t v = pd->ops.load(std::memory_order_acquire);
+  for (;;) {
+    if (v & kClosingBit) return false;
+    if (pd->ops.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) return true;
+  }
+}
+
+void poll_op_end(PollDesc* pd) noexcept {
+  uint32_t v = pd->ops.fetch_sub(1, std::memory_order_acq_rel) - 1;
+  if (v == kClosingBit) close_fd(pd);  // the last operation after a close
+}
+
+void poll_close(PollDesc* pd) noexcept {
+  uint32_t v = pd->ops.fetch_or(kClosingBit, std::memory_order_acq_rel);
+  if (v & kClosingBit) return;
+  pd->closing.store(true, std::memory_order_seq_cst);
+  if (Fiber* f = unblock(pd, 'r', false)) ready(f);
+  if (Fiber* f = unblock(pd, 'w', false)) ready(f);
+  if (v == 0) close_fd(pd);
+}
+
+void poll_release(PollDesc* pd) noexcept {
+  poll_close(pd);
+  // Correct programs have no operation in flight here; wait out a straggler's epilogue.
+  while (!pd->fd_closed.load(std::memory_order_acquire)) std::this_thread::yield();
+  timer_stop(&pd->rtimer);
+  timer_stop(&pd->wtimer);
   pd->fd = -1;
   std::lock_guard<SpinLock> g(g_free_lock);
   pd->free_next = g_free;
   g_free = pd;
-}
-
-void poll_close(PollDesc* pd) noexcept {
-  if (pd->closing.exchange(true, std::memory_order_seq_cst)) return;
-  if (Fiber* f = unblock(pd, 'r', false)) ready(f);
-  if (Fiber* f = unblock(pd, 'w', false)) ready(f);
 }
 
 std::error_code poll_wait(PollDesc* pd, char mode) {

@@ -22,20 +22,24 @@ struct PollDesc {
   std::atomic<bool> w_expired{false};
   std::atomic<int64_t> rd{0};  // read deadline, steady ns; 0 none
   std::atomic<int64_t> wd{0};
-  std::atomic<int> refs{0};
+  // Bit 31: closing; low bits: operations in flight. The fd is closed when both say so.
+  std::atomic<uint32_t> ops{0};
+  std::atomic<bool> fd_closed{false};
   SpinLock deadline_lock;  // serialises deadline changes
   TimerEntry rtimer;
   TimerEntry wtimer;
   PollDesc* free_next = nullptr;
 };
 
-// Registers fd (already non-blocking) and returns its descriptor holding one reference.
+// Registers fd (already non-blocking) and returns its descriptor, owned by one handle.
 PollDesc* poll_open(int fd, std::error_code& ec);
-void poll_ref(PollDesc* pd) noexcept;
-// Drops a reference; the last one deregisters and closes the fd and recycles pd.
-void poll_unref(PollDesc* pd) noexcept;
-// Marks pd closing and wakes its waiters; the fd closes when the last reference goes.
+// Brackets one read/write/accept; begin fails (returns false) once pd is closing.
+bool poll_op_begin(PollDesc* pd) noexcept;
+void poll_op_end(PollDesc* pd) noexcept;
+// Marks pd closing and wakes its waiters; the fd is closed once no operation is in flight.
 void poll_close(PollDesc* pd) noexcept;
+// The owning handle is gone: closes pd if needed and recycles it once the fd is closed.
+void poll_release(PollDesc* pd) noexcept;
 // Waits until pd is readable (mode 'r') or writable ('w'), its deadline passes or it is
 // closed. Returns an empty error_code when the caller should retry its system call.
 std::error_code poll_wait(PollDesc* pd, char mode);

@@ -366,7 +366,7 @@ void stop_machine(Machine* m) {
   m->next_spinning = false;
 }
 
-void make_runnable(Machine* m, Fiber* f, bool next) {
+void make_runnable(Machine* m, Fiber* f, bool next, bool wake = true) {
   f->state.store(FiberState::kRunnable, std::memory_order_release);
   if (m && m->p) {
     runqput(m->p, f, next);
@@ -375,7 +375,7 @@ void make_runnable(Machine* m, Fiber* f, bool next) {
     std::lock_guard<std::mutex> g(s.lock);
     globrunqput_locked(s, f);
   }
-  wake_processor();
+  if (wake) wake_processor();
 }
 
 int64_t earliest_timer() {
@@ -580,60 +580,16 @@ void schedule_loop(Machine* m) {
 }
 
 void finish_fiber(Machine* m, Fiber* f);
+void stop_machine(Machine* m);
 
 void execute(Machine* m, Fiber* f) {
   Processor* p = m->p;
   p->schedtick++;
   p->published_tick.store(p->schedtick, std::memory_order_relaxed);
   p->current.store(f, std::memory_order_relaxed);
-  resume_fiber(m, f);
-  // m->p may differ from p now (blocking() gives it away and takes another).
+  switch_context(m, nullptr, f);
+  // Back on the scheduler context; after_switch already handled the fiber that left.
   if (m->p) m->p->current.store(nullptr, std::memory_order_relaxed);
-  PostAction action = m->post;
-  m->post = PostAction::kNone;
-  switch (action) {
-    case PostAction::kPark: {
-      bool keep = f->commit ? f->commit(f->commit_arg) : true;
-      FiberState st = FiberState::kParking;
-      if (!keep || !f->state.compare_exchange_strong(st, FiberState::kParked,
-                                                     std::memory_order_acq_rel)) {
-        make_runnable(m, f, true);
-      }
-      break;
-    }
-    case PostAction::kYield:
-      make_runnable(m, f, false);
-      break;
-    case PostAction::kYieldGlobal: {
-      f->state.store(FiberState::kRunnable, std::memory_order_release);
-      Sched& s = sched();
-      {
-        std::lock_guard<std::mutex> g(s.lock);
-        globrunqput_locked(s, f);
-      }
-      wake_processor();
-      break;
-    }
-    case PostAction::kHandoff: {
-      // Debug migration: hand this P, with f in runnext, to another machine and sleep.
-      Processor* hp = m->p;
-      if (!hp) {
-        make_runnable(m, f, true);
-        break;
-      }
-      f->state.store(FiberState::kRunnable, std::memory_order_release);
-      runqput(hp, f, true);
-      m->p = nullptr;
-      start_machine(hp, false);
-      stop_machine(m);
-      break;
-    }
-    case PostAction::kExit:
-      finish_fiber(m, f);
-      break;
-    case PostAction::kNone:
-      fatal("task switched out without saying why", f);
-  }
 }
 
 Fiber* alloc_fiber(Processor* p) {
@@ -683,6 +639,31 @@ void finish_fiber(Machine* m, Fiber* f) {
     mw->done.store(1, std::memory_order_release);
     futex_wake(&mw->done, 1 << 30);
   }
+}
+
+// Picks the next fiber without going through the scheduler context, when that is safe and
+// cheap: a P in good standing with a local fiber ready and no timer due. nullptr otherwise.
+Fiber* quick_next(Machine* m) {
+  Processor* p = m->p;
+  if (!p || p->status.load(std::memory_order_relaxed) != ProcStatus::kRunning) return nullptr;
+  if ((p->schedtick + 1) % 61 == 0) return nullptr;  // time to look at the global queue
+  int64_t when = p->timers.next_when.load(std::memory_order_relaxed);
+  if (when != INT64_MAX && when <= now_ns()) return nullptr;
+  return runqget(p);
+}
+
+// Switches the running fiber out for `action`, straight to the next local fiber when there is
+// one, else to the scheduler context.
+void switch_out(Machine* m, Fiber* self, PostAction action) {
+  m->post = action;
+  Fiber* next = quick_next(m);
+  if (next) {
+    Processor* p = m->p;
+    p->schedtick++;
+    p->published_tick.store(p->schedtick, std::memory_order_relaxed);
+    p->current.store(next, std::memory_order_relaxed);
+  }
+  switch_context(m, self, next);
 }
 
 uint64_t next_task_id(Processor* p) {
@@ -782,6 +763,61 @@ int resolve_max_procs(int requested) {
 }
 
 }  // namespace
+
+void process_post(Machine* m, Fiber* f) {
+  PostAction action = m->post;
+  m->post = PostAction::kNone;
+  switch (action) {
+    case PostAction::kPark: {
+      bool keep = f->commit ? f->commit(f->commit_arg) : true;
+      FiberState st = FiberState::kParking;
+      if (!keep || !f->state.compare_exchange_strong(st, FiberState::kParked,
+                                                     std::memory_order_acq_rel)) {
+        make_runnable(m, f, true);
+      }
+      break;
+    }
+    case PostAction::kYield:
+      make_runnable(m, f, false, /*wake=*/false);
+      break;
+    case PostAction::kYieldGlobal: {
+      f->state.store(FiberState::kRunnable, std::memory_order_release);
+      Sched& s = sched();
+      {
+        std::lock_guard<std::mutex> g(s.lock);
+        globrunqput_locked(s, f);
+      }
+      wake_processor();
+      break;
+    }
+    case PostAction::kHandoff: {
+      // Debug migration (only ever processed on the scheduler context): hand this P, with f in
+      // runnext, to another machine and sleep until given a P again.
+      Processor* hp = m->p;
+      if (!hp || m->current != nullptr) {
+        make_runnable(m, f, true);
+        break;
+      }
+      f->state.store(FiberState::kRunnable, std::memory_order_release);
+      runqput(hp, f, true);
+      hp->current.store(nullptr, std::memory_order_relaxed);
+      m->p = nullptr;
+      start_machine(hp, false);
+      stop_machine(m);
+      break;
+    }
+    case PostAction::kExit:
+      finish_fiber(m, f);
+      break;
+    case PostAction::kNone:
+      fatal("task switched out without saying why", f);
+  }
+}
+
+void exit_current_fiber(Machine* m, Fiber* f) {
+  f->state.store(FiberState::kDead, std::memory_order_relaxed);
+  switch_out(m, f, PostAction::kExit);
+}
 
 // ----- public-to-the-runtime functions -----
 
@@ -915,8 +951,7 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
   f->wait_since_ns = coarse_now_ns();
   f->commit = commit;
   f->commit_arg = arg;
-  m->post = PostAction::kPark;
-  switch_to_scheduler(f);
+  switch_out(m, f, PostAction::kPark);
   f->wait_reason = WaitReason::kNone;
 }
 
@@ -1036,7 +1071,7 @@ void end_blocking(bool was_task) noexcept {
   }
   // Every P is busy: queue this task and let the thread go idle.
   m->post = PostAction::kYieldGlobal;
-  switch_to_scheduler(m->current);
+  switch_context(m, m->current, nullptr);
 }
 
 RuntimeCounters& counters() noexcept {
@@ -1055,8 +1090,12 @@ void yield() {
     std::this_thread::yield();
     return;
   }
-  m->post = sched().cfg.migrate_on_yield ? PostAction::kHandoff : PostAction::kYield;
-  switch_to_scheduler(m->current);
+  if (sched().cfg.migrate_on_yield) {
+    m->post = PostAction::kHandoff;
+    switch_context(m, m->current, nullptr);
+    return;
+  }
+  switch_out(m, m->current, PostAction::kYield);
 }
 
 int max_procs() noexcept {

@@ -173,10 +173,7 @@ bool Mutex::lock_slow(int64_t deadline_ns) {
     // Starving waiters (over 1 ms) go back to the front and get the lock handed to them.
     front = detail::now_ns() - start > 1'000'000;
     if (front) {
-      qlock_.lock();
-      uint32_t cur = state_.load(std::memory_order_relaxed);
-      state_.store(cur | kHandoff, std::memory_order_relaxed);
-      qlock_.unlock();
+      state_.fetch_or(kHandoff, std::memory_order_relaxed);
     }
   }
 }
@@ -319,13 +316,19 @@ void CondVar::notify_all() noexcept {
 // ----- WaitGroup -----
 
 void WaitGroup::add(int64_t delta) {
-  int64_t v = count_.fetch_add(delta, std::memory_order_acq_rel) + delta;
-  if (v < 0) {
-    count_.fetch_sub(delta, std::memory_order_acq_rel);
+  if (delta > INT32_MAX || delta < INT32_MIN) throw std::logic_error("weft::WaitGroup: delta too large");
+  uint64_t inc = static_cast<uint64_t>(delta) << 32;
+  uint64_t s = state_.fetch_add(inc, std::memory_order_acq_rel) + inc;
+  auto counter = static_cast<int32_t>(s >> 32);
+  auto waiters = static_cast<uint32_t>(s);
+  if (counter < 0) {
+    state_.fetch_sub(inc, std::memory_order_acq_rel);
     throw std::logic_error("weft::WaitGroup: negative counter (done() called more than add())");
   }
-  if (v > 0 || delta == 0) return;
+  if (counter > 0 || waiters == 0) return;
+  // Counter hit zero with waiters registered: they cannot leave before we wake them.
   qlock_.lock();
+  state_.store(0, std::memory_order_release);
   WaitNode* head = nullptr;
   WaitNode* tail = nullptr;
   while (WaitNode* n = waiters_.pop_front()) {
@@ -346,11 +349,15 @@ void WaitGroup::add(int64_t delta) {
 }
 
 void WaitGroup::wait() {
-  if (count_.load(std::memory_order_acquire) == 0) return;
+  if ((state_.load(std::memory_order_acquire) >> 32) == 0) return;
   qlock_.lock();
-  if (count_.load(std::memory_order_acquire) == 0) {
-    qlock_.unlock();
-    return;
+  uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((s >> 32) == 0) {
+      qlock_.unlock();
+      return;
+    }
+    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) break;
   }
   Waiter w;
   WaitNode n;

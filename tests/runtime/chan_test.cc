@@ -2,11 +2,28 @@
 #include <gtest/gtest.h>
 #include <weft/weft.h>
 
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace {
+
+using namespace std::chrono_literals;
+
+// Waits (sleeping, so tasks and threads both work) until pred() holds or limit passes.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    weft::sleep_for(1ms);
+  }
+  return true;
+}
 
 TEST(Chan, UnbufferedSendWaitsForReceiver) {
   weft::run([] {
@@ -88,6 +105,313 @@ TEST(Chan, TasksAndThreadsTogether) {
   });
   producer.join();
   EXPECT_EQ(sum, 500500);
+}
+
+TEST(Chan, SizeAndCapacity) {
+  weft::Chan<int> unbuffered;
+  EXPECT_EQ(unbuffered.capacity(), 0u);
+  EXPECT_EQ(unbuffered.size(), 0u);
+  EXPECT_FALSE(unbuffered.closed());
+
+  weft::Chan<int> c(3);
+  EXPECT_EQ(c.capacity(), 3u);
+  EXPECT_EQ(c.size(), 0u);
+  c.send(1);
+  EXPECT_EQ(c.size(), 1u);
+  c.send(2);
+  c.send(3);
+  EXPECT_EQ(c.size(), 3u);
+  EXPECT_EQ(c.capacity(), 3u);
+  (void)c.recv();
+  EXPECT_EQ(c.size(), 2u);
+  c.close();
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(c.size(), 2u);  // closing keeps the buffered values
+  EXPECT_EQ(c.capacity(), 3u);
+
+  weft::Chan<int> copy = c;  // copies share the channel
+  EXPECT_TRUE(copy == c);
+  EXPECT_TRUE(copy.closed());
+  EXPECT_EQ(copy.recv(), 2);
+  EXPECT_EQ(c.size(), 1u);
+  EXPECT_FALSE(weft::Chan<int>(3) == c);
+}
+
+TEST(Chan, BufferedFifoOrderAcrossWrapAround) {
+  weft::run([] {
+    weft::Chan<int> c(4);
+    int next_send = 0, next_recv = 0;
+    // Keep the ring partly full so sendx/recvx wrap around many times.
+    for (int round = 0; round < 50; ++round) {
+      while (c.size() < c.capacity()) c.send(next_send++);
+      for (int k = 0; k < 3; ++k) {
+        auto v = c.recv();
+        ASSERT_TRUE(v.has_value());
+        EXPECT_EQ(*v, next_recv++);
+      }
+    }
+    while (c.size() > 0) EXPECT_EQ(c.recv(), next_recv++);
+    EXPECT_EQ(next_recv, next_send);
+  });
+}
+
+TEST(Chan, BufferedFifoOrderWithBlockedSenders) {
+  weft::run([] {
+    weft::Chan<int> c(2);
+    c.send(1);
+    c.send(2);
+    weft::WaitGroup wg;
+    wg.add(1);
+    weft::go([c, &wg]() mutable {
+      for (int i = 3; i <= 10; ++i) c.send(i);  // blocks while the buffer is full
+      wg.done();
+    });
+    weft::sleep_for(10ms);
+    EXPECT_EQ(c.size(), 2u);
+    for (int i = 1; i <= 10; ++i) EXPECT_EQ(c.recv(), i);
+    wg.wait();
+    EXPECT_EQ(c.size(), 0u);
+  });
+}
+
+TEST(Chan, TrySendTryRecvBuffered) {
+  weft::run([] {
+    weft::Chan<int> c(2);
+    EXPECT_EQ(c.try_recv(), std::nullopt);  // empty
+    EXPECT_TRUE(c.try_send(1));
+    int two = 2;
+    EXPECT_TRUE(c.try_send(two));  // const T& overload
+    EXPECT_FALSE(c.try_send(3));   // full
+    EXPECT_EQ(c.size(), 2u);
+    EXPECT_EQ(c.try_recv(), 1);
+    EXPECT_TRUE(c.try_send(3));
+    EXPECT_EQ(c.try_recv(), 2);
+    EXPECT_EQ(c.try_recv(), 3);
+    EXPECT_EQ(c.try_recv(), std::nullopt);
+
+    EXPECT_TRUE(c.try_send(4));
+    c.close();
+    EXPECT_THROW((void)c.try_send(5), weft::ChanClosedError);
+    EXPECT_EQ(c.try_recv(), 4);             // buffered value survives the close
+    EXPECT_EQ(c.try_recv(), std::nullopt);  // closed and drained
+    EXPECT_TRUE(c.closed());
+  });
+}
+
+TEST(Chan, TrySendFailureLeavesValueUntouched) {
+  weft::Chan<std::unique_ptr<int>> c(1);
+  EXPECT_TRUE(c.try_send(std::make_unique<int>(1)));
+  auto p = std::make_unique<int>(2);
+  EXPECT_FALSE(c.try_send(std::move(p)));
+  ASSERT_NE(p, nullptr);  // a failed try_send did not consume it
+  EXPECT_EQ(*p, 2);
+  auto got = c.try_recv();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(**got, 1);
+  EXPECT_TRUE(c.try_send(std::move(p)));
+  EXPECT_EQ(p, nullptr);
+}
+
+TEST(Chan, TrySendTryRecvUnbuffered) {
+  weft::run([] {
+    weft::Chan<int> c;
+    EXPECT_FALSE(c.try_send(1));  // nobody receiving
+    EXPECT_EQ(c.try_recv(), std::nullopt);
+
+    // A parked receiver makes try_send succeed.
+    weft::Chan<int> got(1);
+    weft::go([c, got]() mutable { got.send(*c.recv()); });
+    ASSERT_TRUE(eventually([&] { return c.try_send(42); }));
+    EXPECT_EQ(got.recv(), 42);
+
+    // A parked sender makes try_recv succeed.
+    weft::go([c]() mutable { c.send(43); });
+    std::optional<int> v;
+    ASSERT_TRUE(eventually([&] { return (v = c.try_recv()).has_value(); }));
+    EXPECT_EQ(v, 43);
+
+    c.close();
+    EXPECT_EQ(c.try_recv(), std::nullopt);
+    EXPECT_THROW((void)c.try_send(1), weft::ChanClosedError);
+  });
+}
+
+TEST(Chan, CloseWakesBlockedSendersWithChanClosedError) {
+  weft::run([] {
+    weft::Chan<int> unbuffered;
+    weft::Chan<int> full(1);
+    full.send(-1);
+    weft::WaitGroup wg;
+    std::atomic<int> threw{0}, sent{0};
+    for (int i = 0; i < 40; ++i) {
+      wg.add(1);
+      weft::Chan<int> target = i % 2 ? unbuffered : full;
+      weft::go([target, i, &wg, &threw, &sent]() mutable {
+        try {
+          target.send(i);
+          sent++;
+        } catch (const weft::ChanClosedError&) {
+          threw++;
+        }
+        wg.done();
+      });
+    }
+    // A plain thread blocked in send is woken too.
+    std::atomic<bool> thread_threw{false};
+    std::thread th([unbuffered, &thread_threw]() mutable {
+      try {
+        unbuffered.send(100);
+      } catch (const weft::ChanClosedError&) {
+        thread_threw = true;
+      }
+    });
+    weft::sleep_for(20ms);
+    EXPECT_EQ(sent.load(), 0);
+    unbuffered.close();
+    full.close();
+    wg.wait();
+    th.join();
+    EXPECT_EQ(threw.load(), 40);
+    EXPECT_EQ(sent.load(), 0);
+    EXPECT_TRUE(thread_threw.load());
+    // The value buffered before the close is still delivered, then the close.
+    EXPECT_EQ(full.recv(), -1);
+    EXPECT_EQ(full.recv(), std::nullopt);
+  });
+}
+
+TEST(Chan, ClosedErrorMessages) {
+  weft::Chan<int> c;
+  c.close();
+  try {
+    c.send(1);
+    ADD_FAILURE() << "send on a closed channel did not throw";
+  } catch (const weft::ChanClosedError& e) {
+    EXPECT_STREQ(e.what(), "send on closed channel");
+  }
+  try {
+    c.close();
+    ADD_FAILURE() << "close of a closed channel did not throw";
+  } catch (const std::logic_error& e) {  // ChanClosedError is a logic_error
+    EXPECT_STREQ(e.what(), "close of closed channel");
+  }
+}
+
+TEST(Chan, MoveOnlyElements) {
+  weft::run([] {
+    weft::Chan<std::unique_ptr<int>> buffered(3);
+    buffered.send(std::make_unique<int>(1));
+    buffered.send(std::make_unique<int>(2));
+    auto a = buffered.recv();
+    ASSERT_TRUE(a.has_value());
+    ASSERT_NE(*a, nullptr);
+    EXPECT_EQ(**a, 1);
+
+    weft::Chan<std::unique_ptr<int>> unbuffered;
+    weft::go([unbuffered]() mutable {
+      for (int i = 0; i < 100; ++i) unbuffered.send(std::make_unique<int>(i));
+      unbuffered.close();
+    });
+    int sum = 0, n = 0;
+    for (auto& p : unbuffered) {
+      ASSERT_NE(p, nullptr);
+      sum += *p;
+      ++n;
+    }
+    EXPECT_EQ(n, 100);
+    EXPECT_EQ(sum, 4950);
+  });
+}
+
+TEST(Chan, BufferedValuesDestroyedWithChannel) {
+  auto token = std::make_shared<int>(5);
+  {
+    weft::Chan<std::shared_ptr<int>> c(4);
+    c.send(token);
+    c.send(token);
+    c.send(token);
+    EXPECT_EQ(token.use_count(), 4);
+    EXPECT_EQ(**c.recv(), 5);
+    EXPECT_EQ(token.use_count(), 3);  // the received copy died with its optional
+  }
+  EXPECT_EQ(token.use_count(), 1);  // the channel's buffer was destroyed
+}
+
+// Producers and consumers spread over every processor; every value arrives exactly once.
+void ManyProducersConsumers(std::size_t capacity) {
+  constexpr int kProducers = 16, kConsumers = 16, kPerProducer = 5000;
+  weft::run([capacity] {
+    weft::Chan<int64_t> c(capacity);
+    weft::WaitGroup producers, consumers;
+    std::atomic<int64_t> sum{0}, count{0};
+    std::vector<std::atomic<int>> seen(kProducers * kPerProducer);
+    for (int p = 0; p < kProducers; ++p) {
+      producers.add(1);
+      weft::go([c, p, &producers]() mutable {
+        for (int i = 0; i < kPerProducer; ++i) c.send(int64_t{p} * kPerProducer + i);
+        producers.done();
+      });
+    }
+    for (int k = 0; k < kConsumers; ++k) {
+      consumers.add(1);
+      weft::go([c, &consumers, &sum, &count, &seen]() mutable {
+        int64_t local_sum = 0, local_count = 0;
+        for (int64_t v : c) {
+          local_sum += v;
+          ++local_count;
+          seen[static_cast<std::size_t>(v)].fetch_add(1);
+        }
+        sum += local_sum;
+        count += local_count;
+        consumers.done();
+      });
+    }
+    producers.wait();
+    c.close();
+    consumers.wait();
+    constexpr int64_t kTotal = int64_t{kProducers} * kPerProducer;
+    EXPECT_EQ(count.load(), kTotal);
+    EXPECT_EQ(sum.load(), kTotal * (kTotal - 1) / 2);
+    int dup_or_lost = 0;
+    for (auto& s : seen) dup_or_lost += s.load() != 1;
+    EXPECT_EQ(dup_or_lost, 0);
+    EXPECT_EQ(c.size(), 0u);
+  });
+}
+
+TEST(Chan, ManyProducersConsumersUnbuffered) {
+  ManyProducersConsumers(0);
+}
+TEST(Chan, ManyProducersConsumersBuffered) {
+  ManyProducersConsumers(64);
+}
+
+TEST(Chan, ProducerThreadsConsumerTasks) {
+  constexpr int kThreads = 4, kPer = 2000;
+  weft::Chan<int> c(16);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([c]() mutable {
+      for (int i = 1; i <= kPer; ++i) c.send(i);
+    });
+  }
+  std::atomic<long> sum{0};
+  weft::run([&] {
+    weft::WaitGroup wg;
+    for (int k = 0; k < 8; ++k) {
+      wg.add(1);
+      weft::go([c, &sum, &wg]() mutable {
+        for (int v : c) sum += v;
+        wg.done();
+      });
+    }
+    weft::blocking([&] {
+      for (auto& th : threads) th.join();
+    });
+    c.close();
+    wg.wait();
+  });
+  EXPECT_EQ(sum.load(), long{kThreads} * kPer * (kPer + 1) / 2);
 }
 
 }  // namespace

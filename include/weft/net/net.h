@@ -60,7 +60,9 @@ class Conn {
   std::string local_addr() const;
   std::string remote_addr() const;
   int fd() const noexcept;
-  bool valid() const noexcept { return pd_ != nullptr; }
+  // True while the Conn holds an open socket (false when default-constructed, moved from or
+  // closed).
+  bool valid() const noexcept;
   // Turns off Nagle's algorithm (on by default for accepted and dialled sockets).
   std::error_code set_nodelay(bool on);
 

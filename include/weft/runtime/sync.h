@@ -172,10 +172,14 @@ class WaitGroup {
   // Waits until the counter is zero.
   void wait();
   // Current counter value (for diagnostics).
-  int64_t count() const noexcept { return count_.load(std::memory_order_acquire); }
+  int64_t count() const noexcept {
+    return static_cast<int32_t>(state_.load(std::memory_order_acquire) >> 32);
+  }
 
  private:
-  std::atomic<int64_t> count_{0};
+  // High 32 bits: the counter; low 32 bits: waiters. One word, so done() bringing the counter to
+  // zero with no waiter never touches the queue (the WaitGroup may already be gone).
+  std::atomic<uint64_t> state_{0};
   detail::SpinLock qlock_;
   detail::WaitList waiters_;
 };

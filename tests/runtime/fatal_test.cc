@@ -1,0 +1,237 @@
+// Fatal conditions, checked in death tests: deadlock, an uncaught exception in a task, stack
+// overflow, and the warning about a task that runs without yielding.
+#include <gtest/gtest.h>
+#include <weft/weft.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using ::testing::ExitedWithCode;
+
+[[noreturn]] void exit_now(int code) {
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
+// ----- deadlock -----
+
+TEST(FatalDeathTest, DeadlockMainTaskReceivesFromNobody) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(weft::run([] {
+                weft::Chan<int> c;
+                (void)c.recv();
+              }),
+              ExitedWithCode(2), "all tasks are asleep - deadlock!");
+}
+
+TEST(FatalDeathTest, DeadlockReportDumpsTheParkedTasks) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The dump that follows names the wait reasons and the creation sites.
+  EXPECT_EXIT(weft::run([] {
+                weft::Chan<int> c;
+                weft::WaitGroup wg;
+                wg.add(1);
+                weft::go([&] {
+                  (void)c.recv();
+                  wg.done();
+                });
+                wg.wait();
+              }),
+              ExitedWithCode(2),
+              "fatal error: all tasks are asleep - deadlock!.*waitgroup.*chan receive|"
+              "fatal error: all tasks are asleep - deadlock!.*chan receive.*waitgroup");
+  EXPECT_EXIT(weft::run([] {
+                weft::Chan<int> c;
+                (void)c.recv();
+              }),
+              ExitedWithCode(2), "deadlock!.*chan receive.*fatal_test\\.cc");
+}
+
+TEST(FatalDeathTest, DeadlockOnMutexAndSelect) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(weft::run([] {
+                weft::Mutex mu;
+                mu.lock();
+                mu.lock();  // not recursive
+              }),
+              ExitedWithCode(2), "all tasks are asleep - deadlock!.*mutex");
+  EXPECT_EXIT(weft::run([] {
+                weft::Chan<int> a, b;
+                weft::select(weft::on_recv(a), weft::on_send(b, 1));
+              }),
+              ExitedWithCode(2), "all tasks are asleep - deadlock!.*select");
+}
+
+// Not deadlocks: a pending timer, or a plain thread that may still send.
+TEST(FatalDeathTest, NoFalseDeadlock) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        weft::run([] {
+          weft::Chan<int> c;
+          weft::sleep_for(50ms);  // everyone asleep, but a timer is pending
+          auto t = weft::after(20ms);
+          (void)t.recv();
+          weft::select(weft::on_recv(c), weft::on_timeout(20ms));
+        });
+        std::fprintf(stderr, "finished normally\n");
+        exit_now(0);
+      },
+      ExitedWithCode(0), "finished normally");
+  EXPECT_EXIT(
+      {
+        weft::Chan<int> c;
+        std::thread sender([c]() mutable {
+          std::this_thread::sleep_for(100ms);
+          c.send(7);
+        });
+        int got = 0;
+        weft::run([&] { got = *c.recv(); });
+        sender.join();
+        std::fprintf(stderr, "received %d\n", got);
+        exit_now(0);
+      },
+      ExitedWithCode(0), "received 7");
+}
+
+// ----- uncaught exceptions -----
+
+TEST(FatalDeathTest, UncaughtExceptionInTaskPrintsWhatAndSite) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto thrower = [] { throw std::runtime_error("kaboom 42"); };
+  const int line = __LINE__ + 1;
+  auto spawn = [&] { weft::go(thrower); };
+  EXPECT_EXIT(weft::run([&] {
+                spawn();
+                weft::sleep_for(10s);
+              }),
+              ExitedWithCode(2),
+              "uncaught exception in a task: kaboom 42.*fatal_test\\.cc:" + std::to_string(line));
+}
+
+TEST(FatalDeathTest, UncaughtExceptionAfterSwitchesAndNonStdException) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(weft::run([] {
+                weft::go([] {
+                  weft::sleep_for(1ms);
+                  weft::yield();
+                  weft::Chan<int> c;
+                  c.close();
+                  c.close();
+                });
+                weft::sleep_for(10s);
+              }),
+              ExitedWithCode(2), "close of closed channel.*fatal_test\\.cc");
+  EXPECT_EXIT(weft::run([] {
+                weft::go([] { throw 42; });
+                weft::sleep_for(10s);
+              }),
+              ExitedWithCode(2), "uncaught exception in a task.*fatal_test\\.cc");
+}
+
+// ----- stack overflow -----
+
+volatile bool g_never = false;
+
+__attribute__((noinline)) int recurse(volatile char* up, int depth) {
+  volatile char frame[256];
+  frame[0] = static_cast<char>(depth);
+  frame[255] = up ? up[0] : 0;
+  if (g_never) return frame[0];
+  return recurse(frame, depth + 1) + frame[255];  // not a tail call
+}
+
+TEST(FatalDeathTest, InfiniteRecursionInTaskIsStackOverflow) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(weft::run([] {
+                weft::go([] { (void)recurse(nullptr, 0); });
+                weft::sleep_for(10s);
+              }),
+              ExitedWithCode(2), "stack overflow.*fatal_test\\.cc");
+}
+
+TEST(FatalDeathTest, InfiniteRecursionInMainTaskIsStackOverflow) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(weft::run([] { (void)recurse(nullptr, 0); }), ExitedWithCode(2), "stack overflow");
+}
+
+// ----- a task that does not yield -----
+
+// The spinner's creation site is in this function, so the warning names it.
+void SpawnSpinner(std::atomic<long>* progress, std::atomic<long>* during, weft::WaitGroup* wg) {
+  weft::go([progress, during, wg] {
+    long before = progress->load();
+    auto until = Clock::now() + 50ms;
+    while (Clock::now() < until) {
+      // spin without yielding
+    }
+    long made = progress->load() - before;
+    long cur = during->load();
+    while (made < cur && !during->compare_exchange_weak(cur, made)) {
+    }
+    wg->done();
+  });
+}
+
+// Runs spinners next to workers that sleep in short steps; returns how far the workers got
+// while the spinners spun (the least over the spinners).
+long SpinScenario(const weft::RuntimeOptions& opts, int spinners) {
+  std::atomic<long> progress{0};
+  std::atomic<long> during{1L << 40};
+  weft::run(
+      [&] {
+        weft::WaitGroup wg;
+        for (int i = 0; i < 8; ++i) {
+          wg.add(1);
+          weft::go([&] {
+            for (int k = 0; k < 40; ++k) {
+              progress++;
+              weft::sleep_for(1ms);
+            }
+            wg.done();
+          });
+        }
+        for (int s = 0; s < spinners; ++s) {
+          wg.add(1);
+          SpawnSpinner(&progress, &during, &wg);
+        }
+        wg.wait();
+      },
+      opts);
+  std::fprintf(stderr, "worker progress during the spin: %ld\n", during.load());
+  return during.load();
+}
+
+const char* const kSpinWarning =
+    "created at [^\n]*fatal_test\\.cc:[0-9]+ in [^\n]*SpawnSpinner[^\n]*\\) has run for over "
+    "[0-9]+ ms without yielding";
+
+TEST(FatalDeathTest, SpinningTaskIsReportedAndOthersKeepRunning) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(exit_now(SpinScenario(weft::RuntimeOptions{}, 1) > 0 ? 0 : 3), ExitedWithCode(0),
+              kSpinWarning);
+}
+
+// Every processor is taken by a spinner: the runtime must still find a thread for the others.
+TEST(FatalDeathTest, SpinningTaskOnOnlyProcessorOthersKeepRunning) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(exit_now(SpinScenario(weft::RuntimeOptions{.max_procs = 1}, 1) > 0 ? 0 : 3),
+              ExitedWithCode(0), kSpinWarning);
+}
+
+TEST(FatalDeathTest, SpinnersOnAllProcessorsOthersKeepRunning) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(exit_now(SpinScenario(weft::RuntimeOptions{.max_procs = 2}, 2) > 0 ? 0 : 3),
+              ExitedWithCode(0), kSpinWarning);
+}
+
+}  // namespace

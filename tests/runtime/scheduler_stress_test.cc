@@ -1,0 +1,311 @@
+// Scheduler stress: many tasks over channels, a million parked tasks, work stealing.
+#include <gtest/gtest.h>
+#include <weft/weft.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Ends the process if a test hangs (a hang guard, not a speed requirement).
+class Watchdog {
+ public:
+  Watchdog(const char* what, std::chrono::seconds limit)
+      : th_([this, what, limit] {
+          std::unique_lock<std::mutex> l(mu_);
+          if (!cv_.wait_for(l, limit, [this] { return done_; })) {
+            std::fprintf(stderr, "watchdog: %s did not finish within %lld s\n", what,
+                         static_cast<long long>(limit.count()));
+            std::fflush(stderr);
+            std::_Exit(3);
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    th_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread th_;
+};
+
+// Set of OS threads seen, shared by tasks.
+class ThreadSet {
+ public:
+  void add() {
+    std::lock_guard<weft::Mutex> l(mu_);
+    ids_.insert(std::this_thread::get_id());
+  }
+  std::size_t size() {
+    std::lock_guard<weft::Mutex> l(mu_);
+    return ids_.size();
+  }
+
+ private:
+  weft::Mutex mu_;
+  std::set<std::thread::id> ids_;
+};
+
+std::string vm_rss() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return line;
+  return "?";
+}
+
+// 50,000 pairs = 100,000 tasks, all alive at once behind a start gate, then each pair
+// exchanging values over two unbuffered channels.
+TEST(SchedulerStress, HundredThousandTasksPingPong) {
+  Watchdog dog("HundredThousandTasksPingPong", std::chrono::seconds(300));
+  constexpr int kPairs = 50'000, kRounds = 4;
+  std::atomic<long> total{0};
+  std::atomic<int> finished{0};
+  ThreadSet threads;
+  weft::RuntimeOptions opts;
+  opts.stuck_threshold = std::chrono::milliseconds(1000);  // see MillionParkedTasks
+  weft::run(
+      [&] {
+        weft::Chan<int> gate;
+        weft::WaitGroup wg;
+        for (int p = 0; p < kPairs; ++p) {
+          weft::Chan<int> ping, pong;
+          wg.add(2);
+          weft::go([gate, ping, pong, &wg, &finished, &threads]() mutable {
+            (void)gate.recv();
+            for (int v : ping) pong.send(v * 2);
+            threads.add();
+            finished++;
+            wg.done();
+          });
+          weft::go([gate, ping, pong, &wg, &total, &finished, &threads, p]() mutable {
+            (void)gate.recv();
+            long local = 0;
+            for (int r = 0; r < kRounds; ++r) {
+              ping.send(p + r);
+              local += *pong.recv();
+            }
+            ping.close();
+            threads.add();
+            total += local;
+            finished++;
+            wg.done();
+          });
+          if (p % 512 == 0) weft::yield();
+        }
+        weft::sleep_for(1ms);
+        EXPECT_EQ(finished.load(), 0);
+        gate.close();  // all pairs start at once
+        wg.wait();
+      },
+      opts);
+  // sum over p, r of 2 * (p + r)
+  long expected = 0;
+  for (long p = 0; p < kPairs; ++p)
+    for (long r = 0; r < kRounds; ++r) expected += 2 * (p + r);
+  EXPECT_EQ(finished.load(), 2 * kPairs);
+  EXPECT_EQ(total.load(), expected);
+  if (weft::max_procs() > 1) {
+    EXPECT_GE(threads.size(), 2u) << "all tasks ran on one thread";
+  }
+}
+
+// The "1M parked tasks works" test: a million tasks parked at once on one channel, all released
+// by close() and joined with a WaitGroup.
+TEST(SchedulerStress, MillionParkedTasks) {
+  Watchdog dog("MillionParkedTasks", std::chrono::seconds(600));
+  constexpr int kTasks = 1'000'000;
+  std::atomic<int> started{0}, released{0}, got_value{0};
+  // On a loaded machine a task's first run (fresh stack pages) can exceed the default 10 ms
+  // stuck threshold; raise it so the log is not flooded with warnings.
+  weft::RuntimeOptions opts;
+  opts.stuck_threshold = std::chrono::milliseconds(1000);
+  weft::run(
+      [&] {
+        weft::Chan<int> gate;
+        weft::WaitGroup wg;
+        for (int i = 0; i < kTasks; ++i) {
+          wg.add(1);
+          weft::go([gate, &wg, &started, &released, &got_value]() mutable {
+            started.fetch_add(1, std::memory_order_relaxed);
+            if (gate.recv().has_value()) got_value.fetch_add(1, std::memory_order_relaxed);
+            released.fetch_add(1, std::memory_order_relaxed);
+            wg.done();
+          });
+          if (i % 1024 == 0) weft::yield();
+        }
+        // Wait until every task has reached its receive.
+        while (started.load() < kTasks) weft::sleep_for(1ms);
+        weft::sleep_for(10ms);
+        EXPECT_EQ(released.load(), 0) << "a task got past a receive on a channel nobody sends to";
+        std::printf("[ info     ] %d tasks parked; %s\n", started.load(), vm_rss().c_str());
+        gate.close();
+        wg.wait();
+      },
+      opts);
+  EXPECT_EQ(started.load(), kTasks);
+  EXPECT_EQ(released.load(), kTasks);
+  EXPECT_EQ(got_value.load(), 0);
+}
+
+// Tasks spawned by one task run on more than one OS thread: the idle processor steals them.
+TEST(SchedulerStress, WorkStealingSpreadsTasksOverThreads) {
+  constexpr int kTasks = 64;
+  ThreadSet threads;
+  std::atomic<int> done{0};
+  weft::run(
+      [&] {
+        ASSERT_EQ(weft::max_procs(), 2);
+        weft::WaitGroup wg;
+        weft::go([&] {
+          for (int i = 0; i < kTasks; ++i) {
+            wg.add(1);
+            weft::go([&] {
+              for (int slice = 0; slice < 5; ++slice) {
+                threads.add();
+                auto until = Clock::now() + 200us;  // some work between switches
+                while (Clock::now() < until) {
+                }
+                weft::yield();
+              }
+              done++;
+              wg.done();
+            });
+          }
+        });
+        weft::sleep_for(1ms);
+        wg.wait();
+      },
+      weft::RuntimeOptions{.max_procs = 2});
+  EXPECT_EQ(done.load(), kTasks);
+  EXPECT_GE(threads.size(), 2u);
+}
+
+// One task spawns far more than a local run queue holds, without yielding.
+TEST(SchedulerStress, SpawnBurstOverflowsLocalQueue) {
+  constexpr int kTasks = 20'000;
+  std::atomic<long> sum{0};
+  weft::run([&] {
+    weft::WaitGroup wg;
+    wg.add(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
+      weft::go([&, i] {
+        sum += i;
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(sum.load(), long{kTasks} * (kTasks - 1) / 2);
+}
+
+// Plain threads spawn tasks concurrently (through the global queue).
+TEST(SchedulerStress, ForeignThreadsSpawnConcurrently) {
+  constexpr int kThreads = 4, kPer = 5000;
+  std::atomic<long> sum{0};
+  weft::WaitGroup wg;
+  wg.add(kThreads * kPer);
+  std::vector<std::thread> spawners;
+  for (int t = 0; t < kThreads; ++t) {
+    spawners.emplace_back([&] {
+      for (int i = 1; i <= kPer; ++i) {
+        weft::go([&, i] {
+          sum += i;
+          wg.done();
+        });
+      }
+    });
+  }
+  for (auto& th : spawners) th.join();
+  wg.wait();  // from a plain thread
+  EXPECT_EQ(sum.load(), long{kThreads} * kPer * (kPer + 1) / 2);
+}
+
+TEST(SchedulerStress, YieldStorm) {
+  constexpr int kTasks = 1000, kYields = 100;
+  std::atomic<long> count{0};
+  weft::run([&] {
+    weft::WaitGroup wg;
+    for (int t = 0; t < kTasks; ++t) {
+      wg.add(1);
+      weft::go([&] {
+        for (int i = 0; i < kYields; ++i) {
+          count.fetch_add(1, std::memory_order_relaxed);
+          weft::yield();
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(count.load(), long{kTasks} * kYields);
+}
+
+// A pipeline of stages connected by channels; every value passes every stage exactly once.
+TEST(SchedulerStress, PipelineOfTasks) {
+  constexpr int kStages = 200, kValues = 2000;
+  long sum = 0;
+  weft::run([&] {
+    weft::Chan<int> first(8);
+    weft::Chan<int> in = first;
+    for (int s = 0; s < kStages; ++s) {
+      weft::Chan<int> out(s % 2 ? 0 : 4);
+      weft::go([in, out]() mutable {
+        for (int v : in) out.send(v + 1);
+        out.close();
+      });
+      in = out;
+    }
+    weft::go([first]() mutable {
+      for (int i = 0; i < kValues; ++i) first.send(i);
+      first.close();
+    });
+    for (int v : in) sum += v;
+  });
+  EXPECT_EQ(sum, long{kValues} * (kValues - 1) / 2 + long{kValues} * kStages);
+}
+
+// Sleepers, channel users and spawners together.
+TEST(SchedulerStress, MixedSleepersAndChannels) {
+  constexpr int kTasks = 10'000;
+  weft::run([&] {
+    weft::Chan<int> results(64);
+    for (int i = 0; i < kTasks; ++i) {
+      weft::go([results, i]() mutable {
+        if (i % 3 == 0) weft::sleep_for(std::chrono::microseconds(i % 5000));
+        if (i % 3 == 1) weft::yield();
+        results.send(i);
+      });
+    }
+    long sum = 0;
+    std::vector<bool> seen(kTasks);
+    for (int k = 0; k < kTasks; ++k) {
+      int v = *results.recv();
+      EXPECT_FALSE(seen[static_cast<std::size_t>(v)]);
+      seen[static_cast<std::size_t>(v)] = true;
+      sum += v;
+    }
+    EXPECT_EQ(sum, long{kTasks} * (kTasks - 1) / 2);
+  });
+}
+
+}  // namespace

@@ -1,0 +1,315 @@
+// Timers: after(), Ticker, sleep_for and sleep_until.
+#include <gtest/gtest.h>
+#include <weft/weft.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Ticker::chan() is a const reference; receiving needs a (shared) handle.
+weft::Chan<Clock::time_point> ch(const weft::Ticker& t) {
+  return t.chan();
+}
+
+long long ms(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+TEST(After, DeliversOnceNotEarlier) {
+  weft::run([] {
+    for (auto d : {0ms, 1ms, 10ms, 30ms}) {
+      auto start = Clock::now();
+      weft::Chan<Clock::time_point> c = weft::after(d);
+      auto t = c.recv();
+      auto elapsed = Clock::now() - start;
+      ASSERT_TRUE(t.has_value());
+      EXPECT_GE(elapsed, d);
+      EXPECT_GE(*t, start + d);  // the delivered time is the firing time
+      EXPECT_LE(*t, Clock::now());
+      // Exactly once: nothing else arrives, and the channel stays open.
+      weft::sleep_for(d + 5ms);
+      EXPECT_EQ(c.try_recv(), std::nullopt);
+      EXPECT_FALSE(c.closed());
+    }
+  });
+}
+
+TEST(After, InSelectAndUnreceived) {
+  weft::run([] {
+    weft::Chan<int> never;
+    auto start = Clock::now();
+    std::size_t idx = weft::select(weft::on_recv(never), weft::on_recv(weft::after(15ms)));
+    EXPECT_EQ(idx, 1u);
+    EXPECT_GE(Clock::now() - start, 15ms);
+    // Nobody receives these: firing into an abandoned channel is harmless.
+    for (int i = 0; i < 100; ++i) (void)weft::after(std::chrono::milliseconds(i % 5));
+    weft::sleep_for(10ms);
+  });
+}
+
+TEST(After, ManyConcurrentTimersFireInOrderOfDeadline) {
+  weft::run([] {
+    constexpr int kTimers = 200;
+    std::vector<weft::Chan<Clock::time_point>> chans;
+    std::vector<Clock::time_point> due;
+    auto start = Clock::now();
+    for (int i = 0; i < kTimers; ++i) {
+      auto d = std::chrono::milliseconds((i * 37) % 40);
+      due.push_back(Clock::now() + d);
+      chans.push_back(weft::after(d));
+    }
+    int early = 0;
+    for (int i = 0; i < kTimers; ++i) {
+      auto t = chans[static_cast<std::size_t>(i)].recv();
+      ASSERT_TRUE(t.has_value());
+      if (*t < due[static_cast<std::size_t>(i)]) ++early;
+    }
+    EXPECT_EQ(early, 0);
+    EXPECT_GE(Clock::now() - start, 39ms);
+  });
+}
+
+TEST(After, FromPlainThread) {
+  auto start = Clock::now();
+  weft::Chan<Clock::time_point> c = weft::after(20ms);
+  auto t = c.recv();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_GE(Clock::now() - start, 20ms);
+  EXPECT_GE(*t, start + 20ms);
+}
+
+TEST(Ticker, TicksRepeatedly) {
+  weft::run([] {
+    constexpr auto kPeriod = 10ms;
+    auto start = Clock::now();
+    weft::Ticker ticker(kPeriod);
+    Clock::time_point prev = start;
+    for (int k = 1; k <= 6; ++k) {
+      auto t = ch(ticker).recv();
+      ASSERT_TRUE(t.has_value());
+      EXPECT_GT(*t, prev);
+      // Tick k fires at a whole multiple of the period, at least k periods in.
+      EXPECT_GE(*t, start + k * kPeriod) << "tick " << k << " at " << ms(*t - start) << " ms";
+      prev = *t;
+    }
+    EXPECT_GE(Clock::now() - start, 6 * kPeriod);
+  });
+}
+
+TEST(Ticker, SlowReceiverMissesTicksInsteadOfPilingUp) {
+  weft::run([] {
+    weft::Ticker ticker(2ms);
+    weft::sleep_for(40ms);
+    EXPECT_LE(ticker.chan().size(), 1u);
+    EXPECT_EQ(ticker.chan().capacity(), 1u);
+    // It keeps ticking after a backlog.
+    (void)ch(ticker).recv();
+    auto t = ch(ticker).recv();
+    EXPECT_TRUE(t.has_value());
+  });
+}
+
+TEST(Ticker, StopStopsTicks) {
+  weft::run([] {
+    weft::Ticker ticker(2ms);
+    for (int i = 0; i < 3; ++i) (void)ch(ticker).recv();
+    ticker.stop();
+    (void)ch(ticker).try_recv();  // a tick sent before stop() may still be buffered
+    weft::sleep_for(30ms);
+    EXPECT_EQ(ch(ticker).try_recv(), std::nullopt) << "a tick arrived after stop()";
+    ticker.stop();  // stopping twice is fine
+    EXPECT_FALSE(ticker.chan().closed());
+  });
+}
+
+TEST(Ticker, StopRacesWithFiring) {
+  // From a plain thread, so the ticks fire on runtime threads while this one stops the ticker
+  // at many points relative to a tick: never a tick after stop() returns.
+  int late = 0;
+  for (int i = 0; i < 200; ++i) {
+    weft::Ticker ticker(std::chrono::microseconds(200 + (i % 7) * 50));
+    std::this_thread::sleep_for(std::chrono::microseconds((i * 53) % 400));
+    ticker.stop();
+    (void)ch(ticker).try_recv();
+    std::this_thread::sleep_for(1ms);
+    if (ch(ticker).try_recv().has_value()) ++late;
+  }
+  EXPECT_EQ(late, 0);
+}
+
+TEST(Ticker, Reset) {
+  weft::run([] {
+    weft::Ticker ticker(1h);
+    auto start = Clock::now();
+    ticker.reset(10ms);
+    auto t = ch(ticker).recv();
+    ASSERT_TRUE(t.has_value());
+    EXPECT_GE(*t, start + 10ms);
+    EXPECT_GE(Clock::now() - start, 10ms);
+
+    // Back to a long period: no tick for a while (after draining what may be buffered).
+    ticker.reset(1h);
+    (void)ch(ticker).try_recv();
+    weft::sleep_for(30ms);
+    EXPECT_EQ(ch(ticker).try_recv(), std::nullopt);
+
+    // reset after stop restarts it.
+    ticker.stop();
+    start = Clock::now();
+    ticker.reset(5ms);
+    t = ch(ticker).recv();
+    ASSERT_TRUE(t.has_value());
+    EXPECT_GE(*t, start + 5ms);
+
+    EXPECT_THROW(ticker.reset(0ns), std::invalid_argument);
+    EXPECT_THROW(ticker.reset(-1ms), std::invalid_argument);
+  });
+}
+
+TEST(Ticker, DestroyedTickerStops) {
+  weft::run([] {
+    weft::Chan<Clock::time_point> c;
+    {
+      weft::Ticker ticker(1ms);
+      c = ticker.chan();
+      (void)c.recv();
+    }
+    (void)c.try_recv();
+    weft::sleep_for(20ms);
+    EXPECT_EQ(c.try_recv(), std::nullopt);
+  });
+}
+
+TEST(Ticker, InSelectLoop) {
+  weft::run([] {
+    weft::Ticker ticker(3ms);
+    auto timeout = weft::after(40ms);
+    int ticks = 0;
+    bool done = false;
+    while (!done) {
+      weft::select(weft::on_recv(ticker.chan(), [&](auto) { ++ticks; }),
+                   weft::on_recv(timeout, [&](auto) { done = true; }));
+    }
+    EXPECT_GE(ticks, 1);
+  });
+}
+
+TEST(Sleep, SleepForNeverWakesEarly1000Sleepers) {
+  weft::run([] {
+    constexpr int kSleepers = 1000;
+    weft::WaitGroup wg;
+    std::atomic<int> early{0};
+    std::atomic<long long> worst_early_ns{0};
+    for (int i = 0; i < kSleepers; ++i) {
+      wg.add(1);
+      auto d = std::chrono::microseconds(500 + (i * 7919) % 50000);
+      weft::go([d, &wg, &early, &worst_early_ns] {
+        auto start = Clock::now();
+        weft::sleep_for(d);
+        auto elapsed = Clock::now() - start;
+        if (elapsed < d) {
+          early++;
+          long long by = std::chrono::duration_cast<std::chrono::nanoseconds>(d - elapsed).count();
+          long long cur = worst_early_ns.load();
+          while (by > cur && !worst_early_ns.compare_exchange_weak(cur, by)) {
+          }
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+    EXPECT_EQ(early.load(), 0) << "worst: " << worst_early_ns.load() << " ns early";
+  });
+}
+
+TEST(Sleep, RepeatedShortSleepsNeverEarly) {
+  weft::run([] {
+    weft::WaitGroup wg;
+    std::atomic<int> early{0};
+    for (int t = 0; t < 20; ++t) {
+      wg.add(1);
+      weft::go([&, t] {
+        for (int i = 0; i < 50; ++i) {
+          auto d = std::chrono::microseconds(50 + (i * t * 31) % 300);
+          auto start = Clock::now();
+          weft::sleep_for(d);
+          if (Clock::now() - start < d) early++;
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+    EXPECT_EQ(early.load(), 0);
+  });
+}
+
+TEST(Sleep, SleepUntil) {
+  weft::run([] {
+    auto target = Clock::now() + 20ms;
+    weft::sleep_until(target);
+    EXPECT_GE(Clock::now(), target);
+    // A time point in the past returns at once (it only yields).
+    weft::sleep_until(Clock::now() - 1s);
+    // Other durations and representations.
+    auto t2 = Clock::now() + std::chrono::microseconds(1500);
+    weft::sleep_until(t2);
+    EXPECT_GE(Clock::now(), t2);
+    auto start = Clock::now();
+    weft::sleep_for(std::chrono::duration<double, std::milli>(2.5));
+    EXPECT_GE(Clock::now() - start, std::chrono::microseconds(2500));
+  });
+}
+
+TEST(Sleep, ZeroAndNegative) {
+  weft::run([] {
+    weft::sleep_for(0ns);
+    weft::sleep_for(-5ms);
+  });
+  weft::sleep_for(0ns);
+  weft::sleep_for(-5ms);
+}
+
+TEST(Sleep, PlainThreadSleeps) {
+  auto start = Clock::now();
+  weft::sleep_for(10ms);
+  EXPECT_GE(Clock::now() - start, 10ms);
+  auto target = Clock::now() + 10ms;
+  weft::sleep_until(target);
+  EXPECT_GE(Clock::now(), target);
+}
+
+TEST(Sleep, SleepersDoNotBlockOtherTasks) {
+  weft::run([] {
+    weft::WaitGroup wg;
+    for (int i = 0; i < 50; ++i) {
+      wg.add(1);
+      weft::go([&] {
+        weft::sleep_for(200ms);
+        wg.done();
+      });
+    }
+    // While 50 tasks sleep, a ping-pong pair runs to completion.
+    weft::Chan<int> ping, pong;
+    weft::go([ping, pong]() mutable {
+      for (int v : ping) pong.send(v + 1);
+    });
+    int x = 0;
+    for (int i = 0; i < 1000; ++i) {
+      ping.send(x);
+      x = *pong.recv();
+    }
+    ping.close();
+    EXPECT_EQ(x, 1000);
+    wg.wait();
+  });
+}
+
+}  // namespace
