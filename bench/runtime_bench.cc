@@ -146,18 +146,24 @@ int main() {
     // parked.
     {
       const long n = 1000000;
+      weft::release_idle_memory();  // where Go's reference calls runtime.GC()
       double base = rss_kb();
       weft::Chan<int> start;
+      std::atomic<long> arrived{0};
       auto t0 = Clock::now();
       wg.add(n);
       for (long i = 0; i < n; ++i) {
-        weft::go([start, &wg]() mutable {
+        weft::go([start, &wg, &arrived]() mutable {
+          arrived.fetch_add(1, std::memory_order_relaxed);
           (void)start.recv();
           wg.done();
         });
       }
       auto spawn = Clock::now() - t0;
-      weft::sleep_for(std::chrono::milliseconds(100));  // let every task reach its park
+      // Let every task reach its park (Go's reference sleeps 100 ms; we also wait for all).
+      weft::sleep_for(std::chrono::milliseconds(100));
+      while (arrived.load() < n) weft::sleep_for(std::chrono::milliseconds(10));
+      weft::sleep_for(std::chrono::milliseconds(10));
       double rss = rss_kb() - base;
       t0 = Clock::now();
       start.close();

@@ -25,7 +25,8 @@ EhGlobals* eh_globals() noexcept {
 }
 
 void check_canary(const Fiber* f) {
-  if (f->stack.base && *reinterpret_cast<const uint64_t*>(f->stack.base) != kStackCanary) {
+  if (f->stack.base && !f->stack.guarded &&
+      *reinterpret_cast<const volatile uint64_t*>(f->stack.base) != kStackCanary) {
     fatal_stack_overflow(f);
   }
 }
@@ -115,7 +116,6 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
     if (to->ctx == nullptr) {
       extern StackCache* machine_stack_cache(Machine*);
       to->stack = stack_alloc(machine_stack_cache(m));
-      *reinterpret_cast<uint64_t*>(to->stack.base) = kStackCanary;
       to->ctx = bctx::make_fcontext(to->stack.base + to->stack.size, to->stack.size, fiber_entry);
       to->tsan_fiber = san::tsan_create();
     }

@@ -23,15 +23,18 @@ inline constexpr uint32_t kRunQueueSize = 256;
 // ---------------------------------------------------------------------------------------------
 // Stacks (stack_pool.cc)
 
-// Stack is a task's stack: [base, base + size) usable, growing down from base + size. A canary
-// sits at base; guarded stacks also have an inaccessible page just below base.
+// Stack is a task's stack: [base, base + size) usable, growing down from base + size. Guarded
+// stacks have an inaccessible page just below base. Unguarded ones keep their lowest word zero
+// (the canary): memory fresh from the kernel reads as zero, so the canary is never written and a
+// parked task costs one page, not two. A task that reaches the bottom breaks the canary, which
+// every switch checks.
 struct Stack {
   char* base = nullptr;
   std::size_t size = 0;
   bool guarded = false;
 };
 
-inline constexpr uint64_t kStackCanary = 0x5745465453544b21ULL;  // "WEFTSTK!"
+inline constexpr uint64_t kStackCanary = 0;
 
 // Configures the stack pool; called once when the runtime starts.
 void stack_pool_init(std::size_t stack_size, long guarded_stacks);
@@ -39,6 +42,8 @@ void stack_pool_init(std::size_t stack_size, long guarded_stacks);
 Stack stack_alloc(struct StackCache* cache);
 // Gives a stack back.
 void stack_free(struct StackCache* cache, Stack s);
+// Moves a processor cache's stacks to the shared pool. REQUIRES: the caller owns the cache.
+void stack_cache_flush(struct StackCache* cache);
 // Returns the memory of stacks idle since the last call to the kernel (sysmon, about 1/s).
 void stack_pool_trim();
 // Bytes of stack address space reserved, and stacks handed out now.
@@ -234,6 +239,8 @@ extern std::atomic<bool> g_netpoll_blocked;
 void sysmon_start();
 // Wakes sysmon so it acts on a pending signal request.
 void sysmon_kick() noexcept;
+// Wakes sysmon from its long idle sleep (a processor just became busy).
+void sysmon_wake_if_idle() noexcept;
 
 struct RegistryShard {
   SpinLock lock;

@@ -1,5 +1,6 @@
 // The G-P-M scheduler: per-P run queues with runnext, a global queue, work stealing, spinning
 // and parked machines, hand-off of a processor around blocking calls, and deadlock detection.
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,7 +44,7 @@ struct Sched {
   std::atomic<int> nprocs{0};
   Processor* pidle = nullptr;
   std::atomic<int> npidle{0};
-  int active = 0;  // Ps in kRunning
+  std::atomic<int> active{0};  // Ps in kRunning (changed under the lock, read anywhere)
   // machines
   Machine* midle = nullptr;
   int nmidle = 0;
@@ -276,6 +277,7 @@ Processor* pidleget_locked(Sched& s) {
   p->idle_link = nullptr;
   p->status.store(ProcStatus::kRunning, std::memory_order_relaxed);
   ++s.active;
+  sysmon_wake_if_idle();
   return p;
 }
 
@@ -861,7 +863,10 @@ StackCache* machine_stack_cache(Machine* m) { return m && m->p ? &m->p->stacks :
 
 void wake_processor() noexcept {
   Sched& s = sched();
-  if (s.npidle.load(std::memory_order_acquire) == 0) return;
+  // An idle P, or room for a new one (a stuck P left its place under max_procs).
+  if (s.npidle.load(std::memory_order_acquire) == 0 &&
+      s.active.load(std::memory_order_acquire) >= s.cfg.max_procs)
+    return;
   int zero = 0;
   if (s.nmspinning.load(std::memory_order_relaxed) != 0 ||
       !s.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_acq_rel))
@@ -928,11 +933,7 @@ void retake_stuck(Processor* p, Fiber* stuck) {
     ssize_t ignored = ::write(2, line, std::min<std::size_t>(static_cast<std::size_t>(len), sizeof line - 1));
     (void)ignored;
   }
-  for (int i = 0; i <= moved && s.npidle.load(std::memory_order_acquire) > 0; ++i) {
-    if (s.nmspinning.load(std::memory_order_relaxed) > 0) break;
-    wake_processor();
-  }
-  if (moved == 0) wake_processor();
+  wake_processor();
 }
 
 void park(WaitReason reason, bool (*commit)(void*), void* arg) {
@@ -1096,6 +1097,17 @@ void yield() {
     return;
   }
   switch_out(m, m->current, PostAction::kYield);
+}
+
+void release_idle_memory() {
+  using namespace detail;
+  // The caller's own processor cache is ours to flush; the others stay warm.
+  Machine* m = current_machine();
+  if (m && m->p) {
+    stack_cache_flush(&m->p->stacks);
+  }
+  stack_pool_trim();
+  ::malloc_trim(0);
 }
 
 int max_procs() noexcept {

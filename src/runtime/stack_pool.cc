@@ -111,6 +111,12 @@ void stack_free(StackCache* cache, Stack s) {
   p.free.push_back(s);
 }
 
+void stack_cache_flush(StackCache* cache) {
+  Pool& p = pool();
+  std::lock_guard<SpinLock> g(p.lock);
+  while (cache->count > 0) p.free.push_back(cache->items[--cache->count]);
+}
+
 void stack_pool_trim() {
   Pool& p = pool();
   std::vector<Stack> dirty;

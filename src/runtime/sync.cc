@@ -392,22 +392,48 @@ bool Semaphore::acquire_until(int64_t deadline_ns, int64_t n) {
   node.value = n;
   waiters_.push_back(&node);
   // release() takes the units for us before waking us.
-  return detail::wait_in_list(qlock_, waiters_, &node, WaitReason::kSemaphore, deadline_ns);
+  if (detail::wait_in_list(qlock_, waiters_, &node, WaitReason::kSemaphore, deadline_ns))
+    return true;
+  // We timed out at the head of the queue: those behind may fit now.
+  qlock_.lock();
+  WaitNode* wake = grant_locked();
+  qlock_.unlock();
+  while (wake) {
+    WaitNode* next = wake->next;
+    wake->waiter->wake();
+    wake = next;
+  }
+  return false;
+}
+
+detail::WaitNode* Semaphore::grant_locked() {
+  WaitNode* head = nullptr;
+  WaitNode* tail = nullptr;
+  while (WaitNode* front = waiters_.front()) {
+    if (front->value > count_) break;
+    count_ -= front->value;
+    waiters_.remove(front);
+    front->next = nullptr;
+    if (tail) {
+      tail->next = front;
+    } else {
+      head = front;
+    }
+    tail = front;
+  }
+  return head;
 }
 
 void Semaphore::release(int64_t n) {
-  std::vector<WaitNode*> wake;
-  {
-    std::lock_guard<detail::SpinLock> g(qlock_);
-    count_ += n;
-    while (WaitNode* front = waiters_.front()) {
-      if (front->value > count_) break;
-      count_ -= front->value;
-      waiters_.remove(front);
-      wake.push_back(front);
-    }
+  qlock_.lock();
+  count_ += n;
+  WaitNode* wake = grant_locked();
+  qlock_.unlock();
+  while (wake) {
+    WaitNode* next = wake->next;
+    wake->waiter->wake();
+    wake = next;
   }
-  for (WaitNode* w : wake) w->waiter->wake();
 }
 
 int64_t Semaphore::available() const noexcept {

@@ -16,6 +16,7 @@ namespace weft::detail {
 namespace {
 
 std::atomic<uint32_t> g_sysmon_word{0};
+std::atomic<bool> g_sysmon_idle{false};  // sleeping long because every processor was idle
 
 struct ProcWatch {
   uint64_t tick = 0;
@@ -35,9 +36,13 @@ void sysmon_main() {
       ProcStatus st = proc_at(i)->status.load(std::memory_order_relaxed);
       if (st != ProcStatus::kIdle) busy = true;
     }
-    int64_t sleep_ns = busy ? std::min<int64_t>(threshold / 4, 5'000'000) : 50'000'000;
+    // Busy: look often enough to catch a stuck processor near the threshold. Idle: sleep until
+    // a processor starts (sysmon_wake_if_idle) or the next stack trim is due.
+    int64_t sleep_ns = busy ? std::min<int64_t>(threshold / 5, 2'000'000) : 1'000'000'000;
     g_sysmon_word.store(0, std::memory_order_relaxed);
+    if (!busy) g_sysmon_idle.store(true, std::memory_order_seq_cst);
     futex_wait(&g_sysmon_word, 0, sleep_ns);
+    g_sysmon_idle.store(false, std::memory_order_relaxed);
     if (take_dump_request()) weft::dump_tasks(2);
 
     int64_t now = now_ns();
@@ -83,6 +88,12 @@ void sysmon_start() {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   std::thread(sysmon_main).detach();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void sysmon_wake_if_idle() noexcept {
+  if (g_sysmon_idle.load(std::memory_order_relaxed) &&
+      g_sysmon_idle.exchange(false, std::memory_order_acq_rel))
+    sysmon_kick();
 }
 
 void sysmon_kick() noexcept {

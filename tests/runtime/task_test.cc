@@ -6,11 +6,13 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -58,6 +60,37 @@ class StderrCapture {
  private:
   std::FILE* file_ = nullptr;
   int saved_ = -1;
+};
+
+// Ends the process with a message if a test hangs (a hang guard, not a speed requirement).
+class Watchdog {
+ public:
+  Watchdog(std::string what, std::chrono::seconds limit)
+      : th_([this, what = std::move(what), limit] {
+          std::unique_lock<std::mutex> l(mu_);
+          if (!cv_.wait_for(l, limit, [this] { return done_; })) {
+            // stdout too: a test may have redirected stderr.
+            for (std::FILE* f : {stdout, stderr})
+              std::fprintf(f, "watchdog: %s (no progress within %lld s)\n", what.c_str(),
+                           static_cast<long long>(limit.count()));
+            std::fflush(nullptr);
+            std::_Exit(3);
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    th_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread th_;
 };
 
 // ----- go and run -----
@@ -229,6 +262,7 @@ TEST(Task, MaxProcs) {
 // ----- yield -----
 
 TEST(Task, YieldLetsOthersRun) {
+  Watchdog dog("yield never let the other task run", std::chrono::seconds(20));
   weft::run([] {
     std::atomic<bool> flag{false};
     weft::go([&] { flag = true; });
@@ -244,6 +278,7 @@ TEST(Task, YieldLetsOthersRun) {
 // More tasks than processors, each yielding until all have arrived: only yield lets the later
 // ones run, and nobody is reported as running without yielding.
 TEST(Task, YieldRendezvousMoreTasksThanProcs) {
+  Watchdog dog("yield did not let every task run", std::chrono::seconds(20));
   StderrCapture cap;
   cap.start();
   weft::run([] {

@@ -234,6 +234,8 @@ class Semaphore {
 
  private:
   bool acquire_until(int64_t deadline_ns, int64_t n);
+  // Hands units to waiters at the front that can now proceed; returns them to wake.
+  detail::WaitNode* grant_locked();
 
   mutable detail::SpinLock qlock_;
   int64_t count_;

@@ -76,6 +76,10 @@ int max_procs() noexcept;
 // TaskId returns the id of the running task (0 on a plain thread); ids start at 1.
 uint64_t task_id() noexcept;
 
+// release_idle_memory gives the memory of idle task stacks back to the operating system now
+// (sysmon does it about once a second anyway), as Go's debug.FreeOSMemory does.
+void release_idle_memory();
+
 // dump_tasks writes every live task to fd: id, state, wait reason, time waited, creation site,
 // and a stack trace where one can be had. SIGQUIT does the same on stderr.
 void dump_tasks(int fd = 2);
