@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <memory>
 #include <random>
 
 #include "runtime/internal.h"
@@ -240,20 +241,15 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
   constexpr int kStack = 16;
   int poll_buf[kStack];
   ChanCore* lock_buf[kStack];
-  ChanWaitNode node_buf[kStack];
-  std::vector<int> poll_heap;
-  std::vector<ChanCore*> lock_heap;
-  std::vector<ChanWaitNode> node_heap;
+  std::unique_ptr<int[]> poll_heap;
+  std::unique_ptr<ChanCore*[]> lock_heap;
   int* poll = poll_buf;
   ChanCore** order = lock_buf;
-  ChanWaitNode* nodes = node_buf;
   if (n > kStack) {
-    poll_heap.resize(static_cast<std::size_t>(n));
-    lock_heap.resize(static_cast<std::size_t>(n));
-    node_heap.resize(static_cast<std::size_t>(n));
-    poll = poll_heap.data();
-    order = lock_heap.data();
-    nodes = node_heap.data();
+    poll_heap.reset(new int[static_cast<std::size_t>(n)]);
+    lock_heap.reset(new ChanCore*[static_cast<std::size_t>(n)]);
+    poll = poll_heap.get();
+    order = lock_heap.get();
   }
   // Random poll order (Fisher-Yates as we fill), locks in address order.
   for (int i = 0; i < n; ++i) {
@@ -262,7 +258,13 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
     poll[j] = i;
     order[i] = cases[i].chan;
   }
-  std::sort(order, order + n);
+  // Insertion sort: select has a handful of cases.
+  for (int i = 1; i < n; ++i) {
+    ChanCore* c = order[i];
+    int j = i;
+    for (; j > 0 && order[j - 1] > c; --j) order[j] = order[j - 1];
+    order[j] = c;
+  }
   SelectLocks locks{order, n};
 
   if (n == 0) {
@@ -304,6 +306,13 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
   }
 
   // Wait on every channel at once.
+  std::unique_ptr<ChanWaitNode[]> node_heap;
+  ChanWaitNode node_buf[kStack];
+  ChanWaitNode* nodes = node_buf;
+  if (n > kStack) {
+    node_heap.reset(new ChanWaitNode[static_cast<std::size_t>(n)]);
+    nodes = node_heap.get();
+  }
   Waiter w;
   for (int i = 0; i < n; ++i) {
     ChanWaitNode& node = nodes[i];

@@ -40,6 +40,7 @@ __attribute__((noinline)) Machine* current_machine() noexcept {
 }
 
 __attribute__((noinline)) void set_current_machine(Machine* m) noexcept {
+  if (m) m->eh = eh_globals();
   t_machine = m;
   asm volatile("" ::: "memory");
 }
@@ -104,7 +105,7 @@ static void fiber_entry(bctx::transfer_t t) {
 void switch_context(Machine* m, Fiber* from, Fiber* to) {
   if (from) {
     check_canary(from);
-    EhGlobals* g = eh_globals();
+    EhGlobals* g = m->eh;
     from->eh = *g;
     *g = EhGlobals{};
   }
@@ -152,7 +153,7 @@ void after_switch(void* from_ctx) {
   } else {
     m->sched_ctx = from_ctx;
   }
-  if (self) *eh_globals() = self->eh;
+  if (self) *m->eh = self->eh;
   if (prev) process_post(m, prev);
 }
 

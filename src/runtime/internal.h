@@ -159,6 +159,7 @@ struct alignas(64) Processor {
   Fiber* free_fibers = nullptr;
   int free_fiber_count = 0;
   uint64_t next_id = 0, id_limit = 0;
+  uint32_t runnext_streak = 0;  // runnext picks in a row; bounded so the queue is not starved
   RegistryShard* registry = nullptr;
 };
 
@@ -183,6 +184,9 @@ struct Machine {
   std::size_t sched_stack_size = 0;
   void* asan_fake_stack = nullptr;
   uint64_t rand_state = 0;
+  struct EhGlobals* eh = nullptr;  // this thread's C++ exception globals (fixed per thread)
+  void* altstack = nullptr;        // signal stack for the overflow handler
+  Machine* all_next = nullptr;     // every machine ever made, for diagnostics
 };
 
 // The calling thread's machine, or nullptr. Never cached across a switch: the accessor is not
@@ -254,6 +258,9 @@ int64_t tasks_live() noexcept;
 void install_signal_handlers();
 // Called by sysmon when SIGQUIT arrived.
 bool take_dump_request() noexcept;
+
+// A clock with sysmon's resolution (a few ms), for the dump's "waited for" figures.
+int64_t coarse_now_ns() noexcept;
 
 // Counters for diagnostics and metrics.
 struct RuntimeCounters {

@@ -47,6 +47,7 @@ struct Sched {
   std::atomic<int> active{0};  // Ps in kRunning (changed under the lock, read anywhere)
   // machines
   Machine* midle = nullptr;
+  Machine* allm = nullptr;
   int nmidle = 0;
   std::atomic<int> mcount{0};
   std::atomic<int> nmspinning{0};
@@ -65,12 +66,6 @@ struct Sched {
 Sched& sched() {
   static Sched* s = new Sched();
   return *s;
-}
-
-int64_t coarse_now_ns() noexcept {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
 uint32_t fast_rand(Machine* m) {
@@ -173,11 +168,7 @@ void runqput_local(Processor* p, Fiber* f) {
   }
 }
 
-// Takes the next fiber of p: runnext first. REQUIRES: the caller owns p.
-Fiber* runqget(Processor* p) {
-  Fiber* next = p->runnext.load(std::memory_order_relaxed);
-  if (next && p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
-    return next;
+Fiber* runq_take_head(Processor* p) {
   for (;;) {
     uint32_t h = p->runq_head.load(std::memory_order_acquire);
     uint32_t t = p->runq_tail.load(std::memory_order_relaxed);
@@ -187,6 +178,21 @@ Fiber* runqget(Processor* p) {
                                            std::memory_order_relaxed))
       return f;
   }
+}
+
+// Takes the next fiber of p: runnext first, except that every 64th pick in a row goes to the
+// queue, so two tasks handing the processor back and forth through runnext cannot starve the
+// rest (Go gets the same from runnext inheriting the time slice). REQUIRES: the caller owns p.
+Fiber* runqget(Processor* p) {
+  if (++p->runnext_streak >= 64) {
+    p->runnext_streak = 0;
+    if (Fiber* f = runq_take_head(p)) return f;
+  }
+  Fiber* next = p->runnext.load(std::memory_order_relaxed);
+  if (next && p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
+    return next;
+  p->runnext_streak = 0;
+  return runq_take_head(p);
 }
 
 // Grabs half of victim's queue into batch (a ring of kRunQueueSize starting at batch_head).
@@ -322,6 +328,8 @@ void start_machine(Processor* p, bool spinning) {
   }
   m = new Machine();
   m->id = s.mcount.fetch_add(1, std::memory_order_relaxed);
+  m->all_next = s.allm;
+  s.allm = m;
   m->next_p = p;
   m->next_spinning = spinning;
   m->rand_state = 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(m->id + 1);
@@ -710,11 +718,12 @@ void check_dead_locked(Sched& s) {
   std::_Exit(2);
 }
 
-void install_altstack() {
+void install_altstack(Machine* m) {
   stack_t ss{};
   ss.ss_size = 64 * 1024;
   ss.ss_sp = std::malloc(ss.ss_size);
   ss.ss_flags = 0;
+  m->altstack = ss.ss_sp;  // machines live forever; keep the block reachable
   if (ss.ss_sp) ::sigaltstack(&ss, nullptr);
 }
 
@@ -730,7 +739,7 @@ void machine_main(Machine* m) {
     pthread_attr_destroy(&attr);
   }
   m->tsan_sched_fiber = san::tsan_current();
-  install_altstack();
+  install_altstack(m);
   char name[16];
   std::snprintf(name, sizeof name, "weft-m%d", m->id);
   pthread_setname_np(pthread_self(), name);
@@ -801,7 +810,7 @@ void process_post(Machine* m, Fiber* f) {
         break;
       }
       f->state.store(FiberState::kRunnable, std::memory_order_release);
-      runqput(hp, f, true);
+      runqput(hp, f, false);  // behind the others, as a plain yield
       hp->current.store(nullptr, std::memory_order_relaxed);
       m->p = nullptr;
       start_machine(hp, false);

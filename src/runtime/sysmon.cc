@@ -16,6 +16,7 @@ namespace weft::detail {
 namespace {
 
 std::atomic<uint32_t> g_sysmon_word{0};
+std::atomic<int64_t> g_coarse_now{0};
 std::atomic<bool> g_sysmon_idle{false};  // sleeping long because every processor was idle
 
 struct ProcWatch {
@@ -29,23 +30,33 @@ void sysmon_main() {
   std::vector<ProcWatch> watch(kMaxProcs);
   int64_t last_trim = now_ns();
   const int64_t threshold = sched_config().stuck_threshold_ns;
-  for (;;) {
-    bool busy = false;
+  auto any_busy = [] {
     int n = proc_count();
-    for (int i = 0; i < n; ++i) {
-      ProcStatus st = proc_at(i)->status.load(std::memory_order_relaxed);
-      if (st != ProcStatus::kIdle) busy = true;
+    for (int i = 0; i < n; ++i)
+      if (proc_at(i)->status.load(std::memory_order_seq_cst) != ProcStatus::kIdle) return true;
+    return false;
+  };
+  for (;;) {
+    int n = proc_count();
+    bool busy = any_busy();
+    if (!busy) {
+      // Raise the flag first, then look again: a processor starting after our first look
+      // either sees the flag (and wakes us) or is seen by the second look.
+      g_sysmon_idle.store(true, std::memory_order_seq_cst);
+      busy = any_busy();
+      if (busy) g_sysmon_idle.store(false, std::memory_order_relaxed);
     }
     // Busy: look often enough to catch a stuck processor near the threshold. Idle: sleep until
     // a processor starts (sysmon_wake_if_idle) or the next stack trim is due.
     int64_t sleep_ns = busy ? std::min<int64_t>(threshold / 5, 2'000'000) : 1'000'000'000;
-    g_sysmon_word.store(0, std::memory_order_relaxed);
-    if (!busy) g_sysmon_idle.store(true, std::memory_order_seq_cst);
     futex_wait(&g_sysmon_word, 0, sleep_ns);
+    g_sysmon_word.store(0, std::memory_order_relaxed);
     g_sysmon_idle.store(false, std::memory_order_relaxed);
+    g_coarse_now.store(now_ns(), std::memory_order_relaxed);
     if (take_dump_request()) weft::dump_tasks(2);
 
     int64_t now = now_ns();
+    g_coarse_now.store(now, std::memory_order_relaxed);
     for (int i = 0; i < n; ++i) {
       Processor* p = proc_at(i);
       ProcWatch& w = watch[static_cast<std::size_t>(i)];
@@ -88,6 +99,11 @@ void sysmon_start() {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   std::thread(sysmon_main).detach();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+int64_t coarse_now_ns() noexcept {
+  int64_t t = g_coarse_now.load(std::memory_order_relaxed);
+  return t ? t : now_ns();
 }
 
 void sysmon_wake_if_idle() noexcept {

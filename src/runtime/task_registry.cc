@@ -79,12 +79,6 @@ void append_stack(std::string& out, const Fiber* f) {
   }
 }
 
-int64_t coarse_now() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 void on_sigquit(int) {
   g_dump_requested.store(true, std::memory_order_release);
   sysmon_kick();
@@ -201,7 +195,7 @@ namespace weft {
 std::string dump_tasks_string() {
   using namespace detail;
   std::string out;
-  int64_t now = coarse_now();
+  int64_t now = now_ns();
   int64_t total = 0;
   for (auto& shard : g_shards) {
     if (shard.live.load(std::memory_order_relaxed) == 0) continue;

@@ -1,6 +1,7 @@
 // Fatal conditions, checked in death tests: deadlock, an uncaught exception in a task, stack
 // overflow, and the warning about a task that runs without yielding.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <weft/weft.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace {
 
@@ -166,15 +168,66 @@ TEST(FatalDeathTest, InfiniteRecursionInMainTaskIsStackOverflow) {
 
 // ----- a task that does not yield -----
 
+// Tees what the process writes to fd 2 (the runtime writes its warnings there) back to the real
+// stderr, noting whether a string went by.
+class StderrWatch {
+ public:
+  explicit StderrWatch(std::string needle) : needle_(std::move(needle)) {
+    std::fflush(stderr);
+    int fds[2];
+    if (::pipe(fds) != 0) std::abort();
+    saved_ = ::dup(2);
+    ::dup2(fds[1], 2);
+    ::close(fds[1]);
+    reader_ = std::thread([this, in = fds[0]] {
+      std::string seen;
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(in, buf, sizeof buf)) > 0) {
+        ssize_t ignored = ::write(saved_, buf, static_cast<std::size_t>(n));
+        (void)ignored;
+        seen.append(buf, static_cast<std::size_t>(n));
+        if (seen.find(needle_) != std::string::npos) found_ = true;
+      }
+      ::close(in);
+    });
+  }
+  bool found() const { return found_.load(); }
+  // Restores fd 2; the reader drains the pipe and ends.
+  void stop() {
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    reader_.join();
+  }
+
+ private:
+  std::string needle_;
+  int saved_ = -1;
+  std::thread reader_;
+  std::atomic<bool> found_{false};
+};
+
+// Spins at least 50 ms without yielding, and on until the warning has gone out and the other
+// tasks got somewhere meanwhile (at most 5 s: how soon the monitor thread gets a CPU on a busy
+// machine is not what is tested). Returns the other tasks' progress meanwhile.
+long spin(const std::atomic<long>& progress, const StderrWatch& watch) {
+  long before = progress.load();
+  auto start = Clock::now();
+  for (;;) {
+    auto spun = Clock::now() - start;
+    if (spun >= 5s) break;
+    if (spun >= 50ms && watch.found() && progress.load() > before) break;
+  }
+  return progress.load() - before;
+}
+
 // The spinner's creation site is in this function, so the warning names it.
-void SpawnSpinner(std::atomic<long>* progress, std::atomic<long>* during, weft::WaitGroup* wg) {
-  weft::go([progress, during, wg] {
-    long before = progress->load();
-    auto until = Clock::now() + 50ms;
-    while (Clock::now() < until) {
-      // spin without yielding
-    }
-    long made = progress->load() - before;
+void SpawnSpinner(const std::atomic<long>* progress, std::atomic<long>* during,
+                  const StderrWatch* watch, weft::WaitGroup* wg) {
+  weft::go([progress, during, watch, wg] {
+    long made = spin(*progress, *watch);
+    std::fprintf(stderr, "spinner %llu: other tasks progressed %ld while it spun\n",
+                 static_cast<unsigned long long>(weft::task_id()), made);
     long cur = during->load();
     while (made < cur && !during->compare_exchange_weak(cur, made)) {
     }
@@ -185,29 +238,33 @@ void SpawnSpinner(std::atomic<long>* progress, std::atomic<long>* during, weft::
 // Runs spinners next to workers that sleep in short steps; returns how far the workers got
 // while the spinners spun (the least over the spinners).
 long SpinScenario(const weft::RuntimeOptions& opts, int spinners) {
+  StderrWatch watch("without yielding");
   std::atomic<long> progress{0};
   std::atomic<long> during{1L << 40};
+  std::atomic<bool> stop{false};
   weft::run(
       [&] {
-        weft::WaitGroup wg;
+        weft::WaitGroup workers, spinning;
         for (int i = 0; i < 8; ++i) {
-          wg.add(1);
+          workers.add(1);
           weft::go([&] {
-            for (int k = 0; k < 40; ++k) {
+            while (!stop.load()) {
               progress++;
               weft::sleep_for(1ms);
             }
-            wg.done();
+            workers.done();
           });
         }
         for (int s = 0; s < spinners; ++s) {
-          wg.add(1);
-          SpawnSpinner(&progress, &during, &wg);
+          spinning.add(1);
+          SpawnSpinner(&progress, &during, &watch, &spinning);
         }
-        wg.wait();
+        spinning.wait();
+        stop = true;
+        workers.wait();
       },
       opts);
-  std::fprintf(stderr, "worker progress during the spin: %ld\n", during.load());
+  watch.stop();
   return during.load();
 }
 
@@ -221,13 +278,14 @@ TEST(FatalDeathTest, SpinningTaskIsReportedAndOthersKeepRunning) {
               kSpinWarning);
 }
 
-// Every processor is taken by a spinner: the runtime must still find a thread for the others.
+// The spinner holds the only processor: its queued tasks must go to another thread.
 TEST(FatalDeathTest, SpinningTaskOnOnlyProcessorOthersKeepRunning) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(exit_now(SpinScenario(weft::RuntimeOptions{.max_procs = 1}, 1) > 0 ? 0 : 3),
               ExitedWithCode(0), kSpinWarning);
 }
 
+// Every processor is taken by a spinner: the runtime must still find a thread for the others.
 TEST(FatalDeathTest, SpinnersOnAllProcessorsOthersKeepRunning) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(exit_now(SpinScenario(weft::RuntimeOptions{.max_procs = 2}, 2) > 0 ? 0 : 3),

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -306,6 +307,44 @@ TEST(SchedulerStress, MixedSleepersAndChannels) {
     }
     EXPECT_EQ(sum, long{kTasks} * (kTasks - 1) / 2);
   });
+}
+
+// A pair of tasks talking over channels hands the processor back and forth through runnext; a
+// task that yielded and waits in the run queue behind them must still get to run. One
+// processor, so no other processor steals it.
+TEST(SchedulerStress, ChannelPairDoesNotStarveQueuedTask) {
+  weft::run(
+      [] {
+        if (weft::max_procs() != 1) GTEST_SKIP() << "needs to be the first run() of its process";
+        std::atomic<bool> stop{false};
+        weft::Chan<int> queued_ran(1);
+        weft::Chan<int> a, b;
+        weft::WaitGroup wg;
+        wg.add(2);
+        weft::go([queued_ran]() mutable {
+          weft::yield();  // to the back of the run queue, behind the pair
+          queued_ran.send(1);
+        });
+        weft::go([&, a, b]() mutable {
+          while (!stop.load()) {
+            a.send(1);
+            (void)b.recv();
+          }
+          a.close();
+          wg.done();
+        });
+        weft::go([&, a, b]() mutable {
+          for (int v : a) b.send(v);
+          wg.done();
+        });
+        bool ran = false;
+        weft::select(weft::on_recv(queued_ran, [&](std::optional<int>) { ran = true; }),
+                     weft::on_timeout(3s));
+        stop = true;
+        wg.wait();
+        EXPECT_TRUE(ran) << "the queued task did not run in 3 s while a channel pair ran";
+      },
+      weft::RuntimeOptions{.max_procs = 1});
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ detail::ChanCore* chan_core(const Chan<T>& c) noexcept;
 }  // namespace detail
 
 // Chan<T> is a cheap copyable handle to a shared channel, as in Go: copies refer to the same
-// channel. Chan<T>(0) is unbuffered (a send waits for a receiver); Chan<T>(n) buffers n values.
+// channel, and the operations are const (they change the channel, not the handle). Chan<T>(0) is unbuffered (a send waits for a receiver); Chan<T>(n) buffers n values.
 // Usable from tasks (which park) and from plain threads (which block) alike.
 // T must be nothrow move-constructible.
 template <class T>
@@ -53,24 +53,24 @@ class Chan {
 
   // Sends v, waiting until a receiver takes it or buffer space frees up.
   // Throws ChanClosedError when the channel is closed, before or during the wait.
-  void send(T v) { core_->send(&v, true); }
+  void send(T v) const { core_->send(&v, true); }
   // Sends without waiting; returns false (and leaves v untouched) when the send would wait.
   // Throws ChanClosedError when the channel is closed.
-  [[nodiscard]] bool try_send(T&& v) { return core_->send(&v, false); }
-  [[nodiscard]] bool try_send(const T& v) {
+  [[nodiscard]] bool try_send(T&& v) const { return core_->send(&v, false); }
+  [[nodiscard]] bool try_send(const T& v) const {
     T copy(v);
     return core_->send(&copy, false);
   }
 
   // Receives a value, waiting for one. Buffered values are drained before a close is seen;
   // returns nullopt once the channel is closed and empty.
-  std::optional<T> recv() { return recv_impl(true); }
+  std::optional<T> recv() const { return recv_impl(true); }
   // Receives without waiting: nullopt when no value is ready now (see closed()).
-  std::optional<T> try_recv() { return recv_impl(false); }
+  std::optional<T> try_recv() const { return recv_impl(false); }
 
   // Closes the channel: receivers drain the buffer, then see nullopt; waiting senders throw.
   // Throws ChanClosedError when already closed.
-  void close() { core_->close(); }
+  void close() const { core_->close(); }
   // Number of values in the buffer now.
   std::size_t size() const noexcept { return core_->size(); }
   std::size_t capacity() const noexcept { return core_->capacity(); }
@@ -84,7 +84,7 @@ class Chan {
     using value_type = T;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    explicit iterator(Chan* c) : chan_(c) { ++*this; }
+    explicit iterator(const Chan* c) : chan_(c) { ++*this; }
     T& operator*() { return *cur_; }
     iterator& operator++() {
       cur_ = chan_->recv();
@@ -95,16 +95,16 @@ class Chan {
     bool operator==(std::default_sentinel_t) const { return chan_ == nullptr; }
 
    private:
-    Chan* chan_ = nullptr;
+    const Chan* chan_ = nullptr;
     std::optional<T> cur_;
   };
-  iterator begin() { return iterator(this); }
-  std::default_sentinel_t end() { return {}; }
+  iterator begin() const { return iterator(this); }
+  std::default_sentinel_t end() const { return {}; }
 
  private:
   friend detail::ChanCore* detail::chan_core<T>(const Chan<T>&) noexcept;
 
-  std::optional<T> recv_impl(bool block) {
+  std::optional<T> recv_impl(bool block) const {
     alignas(T) unsigned char storage[sizeof(T)];
     if (core_->recv(storage, block) != detail::RecvStatus::kValue) return std::nullopt;
     T* p = std::launder(reinterpret_cast<T*>(storage));
