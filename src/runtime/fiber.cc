@@ -51,8 +51,8 @@ void fatal(const char* msg, const Fiber* f) {
   if (f) {
     char buf[512];
     std::snprintf(buf, sizeof buf, " [task %llu created at %s:%u in %s]",
-                  static_cast<unsigned long long>(f->id), f->site.file_name(), f->site.line(),
-                  f->site.function_name());
+                  static_cast<unsigned long long>(f->id.load(std::memory_order_relaxed)), f->site.load(std::memory_order_relaxed).file_name(), f->site.load(std::memory_order_relaxed).line(),
+                  f->site.load(std::memory_order_relaxed).function_name());
     line += buf;
   }
   line += "\n";

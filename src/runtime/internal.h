@@ -76,7 +76,6 @@ struct EhGlobals {
 };
 
 struct MainWaiter;
-struct RegistryShard;
 
 // Fiber is a task (Go's G).
 struct Fiber {
@@ -85,18 +84,16 @@ struct Fiber {
   void* ctx = nullptr;  // saved context while switched out
   Stack stack;
   TaskFn fn;
-  uint64_t id = 0;
-  std::source_location site;
-  WaitReason wait_reason = WaitReason::kNone;
-  int64_t wait_since_ns = 0;
+  // Read by sysmon and the dump while the fiber may be recycled: relaxed atomics, no locks.
+  std::atomic<uint64_t> id{0};
+  std::atomic<std::source_location> site{std::source_location{}};
+  std::atomic<WaitReason> wait_reason{WaitReason::kNone};  // relaxed: read by the dump
+  std::atomic<int64_t> wait_since_ns{0};
   bool (*commit)(void*) = nullptr;
   void* commit_arg = nullptr;
   EhGlobals eh;
   void* asan_fake_stack = nullptr;
   void* tsan_fiber = nullptr;
-  Fiber* reg_prev = nullptr;
-  Fiber* reg_next = nullptr;
-  RegistryShard* shard = nullptr;
   std::vector<std::pair<void*, void (*)(void*)>>* locals = nullptr;
   MainWaiter* main = nullptr;
   struct Machine* last_m = nullptr;
@@ -160,7 +157,6 @@ struct alignas(64) Processor {
   int free_fiber_count = 0;
   uint64_t next_id = 0, id_limit = 0;
   uint32_t runnext_streak = 0;  // runnext picks in a row; bounded so the queue is not starved
-  RegistryShard* registry = nullptr;
 };
 
 enum class PostAction : uint8_t { kNone, kPark, kYield, kYieldGlobal, kHandoff, kExit };
@@ -246,15 +242,9 @@ void sysmon_kick() noexcept;
 // Wakes sysmon from its long idle sleep (a processor just became busy).
 void sysmon_wake_if_idle() noexcept;
 
-struct RegistryShard {
-  SpinLock lock;
-  Fiber* head = nullptr;
-  std::atomic<int64_t> live{0};
-};
-void registry_add(RegistryShard* shard, Fiber* f) noexcept;
-void registry_remove(Fiber* f) noexcept;
-RegistryShard* registry_shard(int i) noexcept;
-int64_t tasks_live() noexcept;
+// Every Fiber struct ever made is recorded once (they are recycled, never freed, like Go's
+// allgs); the dump walks them and shows those not dead. Spawn and exit cost nothing here.
+void registry_record_new(Fiber* f);
 void install_signal_handlers();
 // Called by sysmon when SIGQUIT arrived.
 bool take_dump_request() noexcept;

@@ -263,7 +263,6 @@ Processor* new_proc_locked(Sched& s) {
   if (id >= kMaxProcs) return nullptr;
   auto* p = new Processor();
   p->id = id;
-  p->registry = registry_shard(id);
   s.allp[id] = p;
   s.nprocs.store(id + 1, std::memory_order_release);
   return p;
@@ -619,12 +618,15 @@ Fiber* alloc_fiber(Processor* p) {
       return f;
     }
   }
-  return new Fiber();
+  auto* f = new Fiber();
+  f->state.store(FiberState::kDead, std::memory_order_relaxed);
+  registry_record_new(f);
+  return f;
 }
 
 void free_fiber(Processor* p, Fiber* f) {
   f->main = nullptr;
-  f->wait_reason = WaitReason::kNone;
+  f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
   f->commit = nullptr;
   f->last_m = nullptr;
   if (p && p->free_fiber_count < 256) {
@@ -640,7 +642,6 @@ void free_fiber(Processor* p, Fiber* f) {
 }
 
 void finish_fiber(Machine* m, Fiber* f) {
-  registry_remove(f);
   fiber_release_resources(m, f);
   MainWaiter* mw = f->main;
   free_fiber(m->p, f);
@@ -935,8 +936,8 @@ void retake_stuck(Processor* p, Fiber* stuck) {
                           "weft: warning: task %llu (created at %s:%u in %s) has run for over "
                           "%lld ms without yielding; moved %d runnable tasks of its processor "
                           "to other threads\n",
-                          static_cast<unsigned long long>(stuck->id), stuck->site.file_name(),
-                          stuck->site.line(), stuck->site.function_name(),
+                          static_cast<unsigned long long>(stuck->id.load(std::memory_order_relaxed)), stuck->site.load(std::memory_order_relaxed).file_name(),
+                          stuck->site.load(std::memory_order_relaxed).line(), stuck->site.load(std::memory_order_relaxed).function_name(),
                           static_cast<long long>(s.cfg.stuck_threshold_ns / 1'000'000), moved);
   if (len > 0) {
     ssize_t ignored = ::write(2, line, std::min<std::size_t>(static_cast<std::size_t>(len), sizeof line - 1));
@@ -957,12 +958,12 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
     f->state.store(FiberState::kRunning, std::memory_order_relaxed);
     return;
   }
-  f->wait_reason = reason;
-  f->wait_since_ns = coarse_now_ns();
+  f->wait_reason.store(reason, std::memory_order_relaxed);
+  f->wait_since_ns.store(coarse_now_ns(), std::memory_order_relaxed);
   f->commit = commit;
   f->commit_arg = arg;
   switch_out(m, f, PostAction::kPark);
-  f->wait_reason = WaitReason::kNone;
+  f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
 }
 
 void ready(Fiber* f) noexcept {
@@ -998,10 +999,9 @@ void spawn(TaskFn fn, const std::source_location& site) {
   Processor* p = m ? m->p : nullptr;
   Fiber* f = alloc_fiber(p);
   f->fn = std::move(fn);
-  f->site = site;
-  f->id = next_task_id(p);
-  f->state.store(FiberState::kRunnable, std::memory_order_relaxed);
-  registry_add(p ? p->registry : registry_shard(0), f);
+  f->site.store(site, std::memory_order_relaxed);
+  f->id.store(next_task_id(p), std::memory_order_relaxed);
+  f->state.store(FiberState::kRunnable, std::memory_order_release);
   if (p) {
     runqput(p, f, true);
   } else {
@@ -1023,11 +1023,10 @@ void run_main(TaskFn fn, const RuntimeOptions& opts, const std::source_location&
   MainWaiter w;
   Fiber* f = alloc_fiber(nullptr);
   f->fn = std::move(fn);
-  f->site = site;
-  f->id = next_task_id(nullptr);
+  f->site.store(site, std::memory_order_relaxed);
+  f->id.store(next_task_id(nullptr), std::memory_order_relaxed);
   f->main = &w;
-  f->state.store(FiberState::kRunnable, std::memory_order_relaxed);
-  registry_add(registry_shard(0), f);
+  f->state.store(FiberState::kRunnable, std::memory_order_release);
   s.run_callers.fetch_add(1, std::memory_order_acq_rel);
   s.mains_live.fetch_add(1, std::memory_order_acq_rel);
   {
@@ -1125,7 +1124,7 @@ int max_procs() noexcept {
 
 uint64_t task_id() noexcept {
   detail::Fiber* f = detail::current_fiber();
-  return f ? f->id : 0;
+  return f ? f->id.load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace weft

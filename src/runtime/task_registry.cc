@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "runtime/internal.h"
 #include "weft/runtime/task.h"
@@ -18,7 +19,8 @@ namespace weft::detail {
 
 namespace {
 
-RegistryShard g_shards[kMaxProcs];
+SpinLock g_all_lock;
+std::vector<Fiber*> g_all;  // every Fiber struct ever made; they are never freed
 std::atomic<bool> g_dump_requested{false};
 
 const char* state_name(FiberState s) {
@@ -96,8 +98,8 @@ void on_fatal_signal(int sig, siginfo_t* info, void* uctx) {
     if (m && m->current) {
       char buf[512];
       int n = std::snprintf(buf, sizeof buf, "weft: the task was %llu, created at %s:%u\n",
-                            static_cast<unsigned long long>(m->current->id),
-                            m->current->site.file_name(), m->current->site.line());
+                            static_cast<unsigned long long>(m->current->id.load(std::memory_order_relaxed)),
+                            m->current->site.load(std::memory_order_relaxed).file_name(), m->current->site.load(std::memory_order_relaxed).line());
       if (n > 0) ignored = ::write(2, buf, static_cast<std::size_t>(n));
     }
     std::_Exit(2);
@@ -110,36 +112,9 @@ void on_fatal_signal(int sig, siginfo_t* info, void* uctx) {
 
 }  // namespace
 
-RegistryShard* registry_shard(int i) noexcept { return &g_shards[i]; }
-
-void registry_add(RegistryShard* shard, Fiber* f) noexcept {
-  std::lock_guard<SpinLock> g(shard->lock);
-  f->shard = shard;
-  f->reg_prev = nullptr;
-  f->reg_next = shard->head;
-  if (shard->head) shard->head->reg_prev = f;
-  shard->head = f;
-  shard->live.fetch_add(1, std::memory_order_relaxed);
-}
-
-void registry_remove(Fiber* f) noexcept {
-  RegistryShard* shard = f->shard;
-  std::lock_guard<SpinLock> g(shard->lock);
-  if (f->reg_prev) {
-    f->reg_prev->reg_next = f->reg_next;
-  } else {
-    shard->head = f->reg_next;
-  }
-  if (f->reg_next) f->reg_next->reg_prev = f->reg_prev;
-  f->reg_prev = f->reg_next = nullptr;
-  f->shard = nullptr;
-  shard->live.fetch_sub(1, std::memory_order_relaxed);
-}
-
-int64_t tasks_live() noexcept {
-  int64_t n = 0;
-  for (auto& s : g_shards) n += s.live.load(std::memory_order_relaxed);
-  return n;
+void registry_record_new(Fiber* f) {
+  std::lock_guard<SpinLock> g(g_all_lock);
+  g_all.push_back(f);
 }
 
 bool take_dump_request() noexcept {
@@ -197,23 +172,28 @@ std::string dump_tasks_string() {
   std::string out;
   int64_t now = now_ns();
   int64_t total = 0;
-  for (auto& shard : g_shards) {
-    if (shard.live.load(std::memory_order_relaxed) == 0) continue;
-    std::lock_guard<SpinLock> g(shard.lock);
-    for (Fiber* f = shard.head; f; f = f->reg_next) {
-      ++total;
-      FiberState st = f->state.load(std::memory_order_acquire);
+  std::vector<Fiber*> all;
+  {
+    std::lock_guard<SpinLock> g(g_all_lock);
+    all = g_all;
+  }
+  for (Fiber* f : all) {
+    FiberState st = f->state.load(std::memory_order_acquire);
+    if (st == FiberState::kDead) continue;
+    ++total;
+    {
       char line[1024];
-      const char* reason = wait_reason_name(f->wait_reason);
+      const char* reason = wait_reason_name(f->wait_reason.load(std::memory_order_relaxed));
+      std::source_location site = f->site.load(std::memory_order_relaxed);
+      unsigned long long id = f->id.load(std::memory_order_relaxed);
       if (st == FiberState::kParked && *reason) {
         std::snprintf(line, sizeof line, "task %llu [%s, %s, %lld ms]:\n    created at %s:%u in %s\n",
-                      static_cast<unsigned long long>(f->id), state_name(st), reason,
-                      static_cast<long long>((now - f->wait_since_ns) / 1'000'000),
-                      f->site.file_name(), f->site.line(), f->site.function_name());
+                      id, state_name(st), reason,
+                      static_cast<long long>((now - f->wait_since_ns.load(std::memory_order_relaxed)) / 1'000'000),
+                      site.file_name(), site.line(), site.function_name());
       } else {
-        std::snprintf(line, sizeof line, "task %llu [%s]:\n    created at %s:%u in %s\n",
-                      static_cast<unsigned long long>(f->id), state_name(st), f->site.file_name(),
-                      f->site.line(), f->site.function_name());
+        std::snprintf(line, sizeof line, "task %llu [%s]:\n    created at %s:%u in %s\n", id,
+                      state_name(st), site.file_name(), site.line(), site.function_name());
       }
       out += line;
       if (st == FiberState::kParked) {

@@ -17,6 +17,20 @@
 
 namespace {
 
+// Sanitizers keep per-task shadow state (TSan maps a trace per fiber, ASan fake stacks); the
+// stress sizes shrink under them so they fit this machine, while the plain build runs them full.
+#if defined(__SANITIZE_THREAD__)
+constexpr int kScale = 50;
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr int kScale = 10;
+#else
+constexpr int kScale = 1;
+#endif
+
+}  // namespace
+
+namespace {
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -78,7 +92,7 @@ std::string vm_rss() {
 // exchanging values over two unbuffered channels.
 TEST(SchedulerStress, HundredThousandTasksPingPong) {
   Watchdog dog("HundredThousandTasksPingPong", std::chrono::seconds(300));
-  constexpr int kPairs = 50'000, kRounds = 4;
+  constexpr int kPairs = 50'000 / kScale, kRounds = 4;
   std::atomic<long> total{0};
   std::atomic<int> finished{0};
   ThreadSet threads;
@@ -134,13 +148,8 @@ TEST(SchedulerStress, HundredThousandTasksPingPong) {
 // by close() and joined with a WaitGroup.
 TEST(SchedulerStress, MillionParkedTasks) {
   Watchdog dog("MillionParkedTasks", std::chrono::seconds(600));
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  // Sanitizers keep per-task shadow state (ASan's fake stacks, TSan's fiber contexts) that does
-  // not fit a million times in this machine's memory; the plain build runs the full million.
-  constexpr int kTasks = 50'000;
-#else
-  constexpr int kTasks = 1'000'000;
-#endif
+  // The full million in the plain build; see kScale for the sanitizer builds.
+  constexpr int kTasks = kScale == 1 ? 1'000'000 : 100'000 / (kScale * kScale / 10);
   std::atomic<int> started{0}, released{0}, got_value{0};
   // On a loaded machine a task's first run (fresh stack pages) can exceed the default 10 ms
   // stuck threshold; raise it so the log is not flooded with warnings.
@@ -209,7 +218,7 @@ TEST(SchedulerStress, WorkStealingSpreadsTasksOverThreads) {
 
 // One task spawns far more than a local run queue holds, without yielding.
 TEST(SchedulerStress, SpawnBurstOverflowsLocalQueue) {
-  constexpr int kTasks = 20'000;
+  constexpr int kTasks = 20'000 / kScale;
   std::atomic<long> sum{0};
   weft::run([&] {
     weft::WaitGroup wg;
@@ -293,7 +302,7 @@ TEST(SchedulerStress, PipelineOfTasks) {
 
 // Sleepers, channel users and spawners together.
 TEST(SchedulerStress, MixedSleepersAndChannels) {
-  constexpr int kTasks = 10'000;
+  constexpr int kTasks = 10'000 / kScale;
   weft::run([&] {
     weft::Chan<int> results(64);
     for (int i = 0; i < kTasks; ++i) {
