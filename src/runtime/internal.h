@@ -53,7 +53,8 @@ std::size_t stacks_in_use() noexcept;
 bool stack_is_overflow_address(const void* addr) noexcept;
 
 struct StackCache {
-  static constexpr int kMax = 16;
+  static constexpr int kMax = 32;
+  static constexpr int kBatch = 16;  // moved to or from the shared pool in one trip
   Stack items[kMax];
   int count = 0;
 };

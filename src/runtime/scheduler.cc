@@ -601,7 +601,22 @@ void execute(Machine* m, Fiber* f) {
   if (m->p) m->p->current.store(nullptr, std::memory_order_relaxed);
 }
 
+constexpr int kFiberCacheMax = 512;
+constexpr int kFiberBatch = 128;
+
 Fiber* alloc_fiber(Processor* p) {
+  if (p && !p->free_fibers) {
+    // Refill the processor's cache with one trip to the shared list.
+    Sched& s = sched();
+    std::lock_guard<SpinLock> g(s.free_lock);
+    for (int i = 0; i < kFiberBatch && s.free_fibers; ++i) {
+      Fiber* f = s.free_fibers;
+      s.free_fibers = f->next;
+      f->next = p->free_fibers;
+      p->free_fibers = f;
+      ++p->free_fiber_count;
+    }
+  }
   if (p && p->free_fibers) {
     Fiber* f = p->free_fibers;
     p->free_fibers = f->next;
@@ -609,8 +624,8 @@ Fiber* alloc_fiber(Processor* p) {
     f->next = nullptr;
     return f;
   }
-  Sched& s = sched();
-  {
+  if (!p) {
+    Sched& s = sched();
     std::lock_guard<SpinLock> g(s.free_lock);
     if (Fiber* f = s.free_fibers) {
       s.free_fibers = f->next;
@@ -629,16 +644,27 @@ void free_fiber(Processor* p, Fiber* f) {
   f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
   f->commit = nullptr;
   f->last_m = nullptr;
-  if (p && p->free_fiber_count < 256) {
-    f->next = p->free_fibers;
-    p->free_fibers = f;
-    ++p->free_fiber_count;
+  Sched& s = sched();
+  if (!p) {
+    std::lock_guard<SpinLock> g(s.free_lock);
+    f->next = s.free_fibers;
+    s.free_fibers = f;
     return;
   }
-  Sched& s = sched();
-  std::lock_guard<SpinLock> g(s.free_lock);
-  f->next = s.free_fibers;
-  s.free_fibers = f;
+  if (p->free_fiber_count >= kFiberCacheMax) {
+    // Hand a batch to the shared list in one trip.
+    Fiber* head = p->free_fibers;
+    Fiber* tail = head;
+    for (int i = 1; i < kFiberBatch; ++i) tail = tail->next;
+    p->free_fibers = tail->next;
+    p->free_fiber_count -= kFiberBatch;
+    std::lock_guard<SpinLock> g(s.free_lock);
+    tail->next = s.free_fibers;
+    s.free_fibers = head;
+  }
+  f->next = p->free_fibers;
+  p->free_fibers = f;
+  ++p->free_fiber_count;
 }
 
 void finish_fiber(Machine* m, Fiber* f) {

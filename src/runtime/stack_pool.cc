@@ -94,6 +94,11 @@ Stack stack_alloc(StackCache* cache) {
   if (p.free.empty()) grow(p);
   Stack s = p.free.back();
   p.free.pop_back();
+  // Refill the cache with a few more while we hold the lock.
+  while (cache && cache->count < StackCache::kBatch / 2 && !p.free.empty()) {
+    cache->items[cache->count++] = p.free.back();
+    p.free.pop_back();
+  }
   if (p.clean_from > p.free.size()) p.clean_from = p.free.size();
   san::unpoison(s.base, s.size);
   return s;
@@ -109,6 +114,13 @@ void stack_free(StackCache* cache, Stack s) {
   }
   std::lock_guard<SpinLock> g(p.lock);
   p.free.push_back(s);
+  // Spill a batch, oldest first, so the cache keeps the warmest stacks.
+  if (cache) {
+    for (int i = 0; i < StackCache::kBatch; ++i) p.free.push_back(cache->items[i]);
+    for (int i = StackCache::kBatch; i < cache->count; ++i)
+      cache->items[i - StackCache::kBatch] = cache->items[i];
+    cache->count -= StackCache::kBatch;
+  }
 }
 
 void stack_cache_flush(StackCache* cache) {

@@ -20,7 +20,9 @@ namespace weft::detail {
 namespace {
 
 SpinLock g_all_lock;
-std::vector<Fiber*> g_all;  // every Fiber struct ever made; they are never freed
+// Every Fiber struct ever made; they are never freed. Heap-held so no exit-time destructor
+// races a runtime thread still recording one.
+std::vector<Fiber*>& g_all = *new std::vector<Fiber*>();
 std::atomic<bool> g_dump_requested{false};
 
 const char* state_name(FiberState s) {

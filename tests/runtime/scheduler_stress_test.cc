@@ -192,9 +192,9 @@ TEST(SchedulerStress, WorkStealingSpreadsTasksOverThreads) {
       [&] {
         ASSERT_EQ(weft::max_procs(), 2);
         weft::WaitGroup wg;
+        wg.add(kTasks);  // before wait() can run, as WaitGroup's contract asks
         weft::go([&] {
           for (int i = 0; i < kTasks; ++i) {
-            wg.add(1);
             weft::go([&] {
               for (int slice = 0; slice < 5; ++slice) {
                 threads.add();
