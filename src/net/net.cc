@@ -29,9 +29,13 @@ using weft::detail::poll_set_deadline;
 using weft::detail::poll_wait;
 using RtPollDesc = weft::detail::PollDesc;
 
-RtPollDesc* rt(RtPollDesc* pd) { return pd; }
+RtPollDesc* rt(RtPollDesc* pd) {
+  return pd;
+}
 
-std::error_code last_error() { return {errno, std::system_category()}; }
+std::error_code last_error() {
+  return {errno, std::system_category()};
+}
 
 // Brackets one operation, so a concurrent close() cannot close the fd underneath it.
 struct OpGuard {
@@ -159,7 +163,9 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
 
 // ----- Conn -----
 
-Conn::Conn(Conn&& o) noexcept : pd_(o.pd_) { o.pd_ = nullptr; }
+Conn::Conn(Conn&& o) noexcept : pd_(o.pd_) {
+  o.pd_ = nullptr;
+}
 Conn& Conn::operator=(Conn&& o) noexcept {
   if (this != &o) {
     if (pd_) poll_release(pd_);
@@ -181,19 +187,30 @@ Result<Conn> Conn::from_fd(int fd) {
   return Conn(pd);
 }
 
+// Runs syscall() (non-blocking; >= 0 or -1 with errno) until it succeeds or fails for real,
+// parking on EAGAIN until pd is ready in `mode`, and giving up when pd closes or its deadline
+// passes. REQUIRES: an OpGuard on pd is held.
+template <class Syscall>
+Result<ssize_t> retry_io(RtPollDesc* pd, char mode, Syscall syscall) {
+  auto& expired = mode == 'r' ? pd->r_expired : pd->w_expired;
+  for (;;) {
+    if (pd->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
+    if (expired.load(std::memory_order_acquire)) return std::errc::timed_out;
+    ssize_t n = syscall();
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return last_error();
+    if (auto ec = poll_wait(pd, mode)) return ec;
+  }
+}
+
 Result<std::size_t> Conn::read(std::span<std::byte> buf) {
   if (!pd_) return std::errc::bad_file_descriptor;
   OpGuard op(pd_);
   if (!op.ok) return std::errc::bad_file_descriptor;
-  for (;;) {
-    if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
-    if (pd_->r_expired.load(std::memory_order_acquire)) return std::errc::timed_out;
-    ssize_t n = ::read(pd_->fd, buf.data(), buf.size());
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return last_error();
-    if (auto ec = poll_wait(rt(pd_), 'r')) return ec;
-  }
+  auto n = retry_io(pd_, 'r', [&] { return ::read(pd_->fd, buf.data(), buf.size()); });
+  if (!n) return n.error();
+  return static_cast<std::size_t>(n.value());
 }
 
 Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
@@ -202,16 +219,11 @@ Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
   if (!op.ok) return std::errc::bad_file_descriptor;
   std::size_t done = 0;
   while (done < buf.size()) {
-    if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
-    if (pd_->w_expired.load(std::memory_order_acquire)) return std::errc::timed_out;
-    ssize_t n = ::send(pd_->fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL);
-    if (n >= 0) {
-      done += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return last_error();
-    if (auto ec = poll_wait(rt(pd_), 'w')) return ec;
+    auto n = retry_io(pd_, 'w', [&] {
+      return ::send(pd_->fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL);
+    });
+    if (!n) return n.error();
+    done += static_cast<std::size_t>(n.value());
   }
   return done;
 }
@@ -247,9 +259,15 @@ std::string guarded_name(RtPollDesc* pd, bool peer) {
 }
 }  // namespace
 
-std::string Conn::local_addr() const { return guarded_name(pd_, false); }
-std::string Conn::remote_addr() const { return guarded_name(pd_, true); }
-int Conn::fd() const noexcept { return pd_ ? pd_->fd : -1; }
+std::string Conn::local_addr() const {
+  return guarded_name(pd_, false);
+}
+std::string Conn::remote_addr() const {
+  return guarded_name(pd_, true);
+}
+int Conn::fd() const noexcept {
+  return pd_ ? pd_->fd : -1;
+}
 bool Conn::valid() const noexcept {
   return pd_ != nullptr && !pd_->closing.load(std::memory_order_acquire);
 }
@@ -265,7 +283,9 @@ std::error_code Conn::set_nodelay(bool on) {
 
 // ----- Listener -----
 
-Listener::Listener(Listener&& o) noexcept : pd_(o.pd_) { o.pd_ = nullptr; }
+Listener::Listener(Listener&& o) noexcept : pd_(o.pd_) {
+  o.pd_ = nullptr;
+}
 Listener& Listener::operator=(Listener&& o) noexcept {
   if (this != &o) {
     if (pd_) poll_release(pd_);
@@ -282,28 +302,27 @@ Result<Conn> Listener::accept() {
   if (!pd_) return std::errc::bad_file_descriptor;
   OpGuard op(pd_);
   if (!op.ok) return std::errc::bad_file_descriptor;
-  for (;;) {
-    if (pd_->closing.load(std::memory_order_acquire)) return std::errc::bad_file_descriptor;
-    if (pd_->r_expired.load(std::memory_order_acquire)) return std::errc::timed_out;
-    int fd = ::accept4(pd_->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      std::error_code ec;
-      RtPollDesc* pd = poll_open(fd, ec);
-      if (!pd) {
-        ::close(fd);
-        return ec;
-      }
-      return Conn(pd);
-    }
-    if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno != EAGAIN) return last_error();
-    if (auto ec = poll_wait(rt(pd_), 'r')) return ec;
+  auto fd = retry_io(pd_, 'r', [&]() -> ssize_t {
+    int r = ::accept4(pd_->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (r < 0 && errno == ECONNABORTED) errno = EINTR;  // the peer gave up: try the next one
+    return r;
+  });
+  if (!fd) return fd.error();
+  int cfd = static_cast<int>(fd.value());
+  int one = 1;
+  ::setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::error_code ec;
+  RtPollDesc* pd = poll_open(cfd, ec);
+  if (!pd) {
+    ::close(cfd);
+    return ec;
   }
+  return Conn(pd);
 }
 
-std::string Listener::addr() const { return guarded_name(pd_, false); }
+std::string Listener::addr() const {
+  return guarded_name(pd_, false);
+}
 
 uint16_t Listener::port() const {
   if (!pd_) return 0;
@@ -320,7 +339,9 @@ void Listener::close() noexcept {
   if (pd_) poll_close(pd_);
 }
 
-int Listener::fd() const noexcept { return pd_ ? pd_->fd : -1; }
+int Listener::fd() const noexcept {
+  return pd_ ? pd_->fd : -1;
+}
 
 void Listener::set_deadline(Clock::time_point t) noexcept {
   if (pd_) poll_set_deadline(rt(pd_), 'r', to_ns(t));

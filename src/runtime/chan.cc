@@ -2,8 +2,8 @@
 // enqueues the caller on every channel at once under address-ordered locks (as Go does).
 #include <algorithm>
 #include <cstdlib>
-#include <new>
 #include <memory>
+#include <new>
 #include <random>
 
 #include "runtime/internal.h"
@@ -116,7 +116,8 @@ struct ChanOps {
 ChanCore::ChanCore(std::size_t capacity, const ElemOps* ops) : capacity_(capacity), ops_(ops) {
   if (capacity_ > 0) {
     buf_ = static_cast<unsigned char*>(
-        ::operator new(capacity_ * ops_->size, std::align_val_t(std::max(ops_->align, alignof(std::max_align_t)))));
+        ::operator new(capacity_ * ops_->size,
+                       std::align_val_t(std::max(ops_->align, alignof(std::max_align_t)))));
   }
 }
 
@@ -125,7 +126,8 @@ ChanCore::~ChanCore() {
     ops_->destroy(slot(x));
     if (++x == capacity_) x = 0;
   }
-  if (buf_) ::operator delete(buf_, std::align_val_t(std::max(ops_->align, alignof(std::max_align_t))));
+  if (buf_)
+    ::operator delete(buf_, std::align_val_t(std::max(ops_->align, alignof(std::max_align_t))));
 }
 
 bool ChanCore::send(void* elem, bool block) {
@@ -340,10 +342,13 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
     timer_start(&timer, deadline_ns);
   }
   if (current_fiber()) {
-    park(WaitReason::kSelect, [](void* a) {
-      static_cast<SelectLocks*>(a)->unlock();
-      return true;
-    }, &locks);
+    park(
+        WaitReason::kSelect,
+        [](void* a) {
+          static_cast<SelectLocks*>(a)->unlock();
+          return true;
+        },
+        &locks);
   } else {
     if (n > 0) locks.unlock();
     w.wait(WaitReason::kSelect, nullptr);

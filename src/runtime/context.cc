@@ -97,14 +97,18 @@ namespace weft {
 using detail::ContextImpl;
 
 Context::Context() = default;
-Context Context::background() { return Context(); }
+Context Context::background() {
+  return Context();
+}
 
 const Chan<std::monostate>& Context::done() const noexcept {
   ContextImpl* c = detail::cancellable_of(impl_.get());
   return c ? c->done : detail::never_done();
 }
 
-bool Context::is_done() const noexcept { return static_cast<bool>(err()); }
+bool Context::is_done() const noexcept {
+  return static_cast<bool>(err());
+}
 
 std::error_code Context::err() const noexcept {
   ContextImpl* c = detail::cancellable_of(impl_.get());
@@ -166,9 +170,9 @@ std::pair<Context, CancelFunc> with_deadline(const Context& parent,
     };
     impl->timer.arg = impl.get();
     impl->timer_armed = true;
-    detail::timer_start(&impl->timer,
-                        detail::now_ns() +
-                            std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
+    detail::timer_start(
+        &impl->timer,
+        detail::now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
   }
   return {Context(impl), CancelFunc(impl)};
 }

@@ -51,7 +51,9 @@ void fatal(const char* msg, const Fiber* f) {
   if (f) {
     char buf[512];
     std::snprintf(buf, sizeof buf, " [task %llu created at %s:%u in %s]",
-                  static_cast<unsigned long long>(f->id.load(std::memory_order_relaxed)), f->site.load(std::memory_order_relaxed).file_name(), f->site.load(std::memory_order_relaxed).line(),
+                  static_cast<unsigned long long>(f->id.load(std::memory_order_relaxed)),
+                  f->site.load(std::memory_order_relaxed).file_name(),
+                  f->site.load(std::memory_order_relaxed).line(),
                   f->site.load(std::memory_order_relaxed).function_name());
     line += buf;
   }
@@ -62,8 +64,7 @@ void fatal(const char* msg, const Fiber* f) {
 }
 
 void fatal_stack_overflow(const Fiber* f) {
-  fatal("stack overflow: the task used more than its stack (raise RuntimeOptions::stack_size)",
-        f);
+  fatal("stack overflow: the task used more than its stack (raise RuntimeOptions::stack_size)", f);
 }
 
 // A task's first frame: runs the callable, reports an escaping exception, exits the task.

@@ -20,8 +20,8 @@ inline void futex_wait(std::atomic<uint32_t>* word, uint32_t expected, int64_t t
     ts.tv_nsec = timeout_ns % 1'000'000'000;
     tp = &ts;
   }
-  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, tp,
-            nullptr, 0);
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, tp, nullptr,
+            0);
 }
 
 inline void futex_wake(std::atomic<uint32_t>* word, int count = 1) {

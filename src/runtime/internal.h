@@ -171,9 +171,9 @@ struct Machine {
   bool next_spinning = false;
   std::atomic<uint32_t> wake_word{0};
   Machine* idle_link = nullptr;
-  Fiber* current = nullptr;  // the fiber on this thread, nullptr while the scheduler runs
-  Fiber* prev = nullptr;     // the fiber just switched out, until after_switch
-  void* sched_ctx = nullptr; // the scheduler context while a fiber runs
+  Fiber* current = nullptr;   // the fiber on this thread, nullptr while the scheduler runs
+  Fiber* prev = nullptr;      // the fiber just switched out, until after_switch
+  void* sched_ctx = nullptr;  // the scheduler context while a fiber runs
   PostAction post = PostAction::kNone;
   // sanitizer bookkeeping for the scheduler's own stack
   void* tsan_sched_fiber = nullptr;

@@ -31,7 +31,9 @@ char g_break_marker;
 SpinLock g_free_lock;
 PollDesc* g_free = nullptr;
 
-std::atomic<uintptr_t>& slot(PollDesc* pd, char mode) { return mode == 'r' ? pd->rg : pd->wg; }
+std::atomic<uintptr_t>& slot(PollDesc* pd, char mode) {
+  return mode == 'r' ? pd->rg : pd->wg;
+}
 
 // Makes the waiter on pd/mode runnable-or-ready. ioready: readiness (sticky when nobody
 // waits); otherwise a deadline or close (only wakes a waiter). Returns a fiber to ready.
@@ -55,7 +57,8 @@ void deadline_fired(PollDesc* pd, char mode) {
 }
 
 std::error_code check_err(PollDesc* pd, char mode) {
-  if (pd->closing.load(std::memory_order_seq_cst)) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (pd->closing.load(std::memory_order_seq_cst))
+    return std::make_error_code(std::errc::bad_file_descriptor);
   if ((mode == 'r' ? pd->r_expired : pd->w_expired).load(std::memory_order_seq_cst))
     return std::make_error_code(std::errc::timed_out);
   return {};
@@ -115,8 +118,12 @@ void netpoll_break() noexcept {
   (void)ignored;
 }
 
-int64_t netpoll_waiters() noexcept { return g_waiters.load(std::memory_order_acquire); }
-int64_t netpoll_last_poll_ns() noexcept { return g_last_poll.load(std::memory_order_relaxed); }
+int64_t netpoll_waiters() noexcept {
+  return g_waiters.load(std::memory_order_acquire);
+}
+int64_t netpoll_last_poll_ns() noexcept {
+  return g_last_poll.load(std::memory_order_relaxed);
+}
 
 Fiber* netpoll(int64_t timeout_ns) {
   if (g_epfd < 0) return nullptr;

@@ -29,7 +29,9 @@ struct MainWaiter {
   std::exception_ptr error;
 };
 
-void main_task_failed(MainWaiter* w, std::exception_ptr e) noexcept { w->error = std::move(e); }
+void main_task_failed(MainWaiter* w, std::exception_ptr e) noexcept {
+  w->error = std::move(e);
+}
 
 namespace {
 
@@ -350,7 +352,11 @@ void start_machine(Processor* p, bool spinning) {
   sigdelset(&all, SIGQUIT);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int rc = pthread_create(
-      &th, &attr, [](void* a) -> void* { machine_main(static_cast<Machine*>(a)); return nullptr; },
+      &th, &attr,
+      [](void* a) -> void* {
+        machine_main(static_cast<Machine*>(a));
+        return nullptr;
+      },
       m);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
@@ -809,8 +815,8 @@ void process_post(Machine* m, Fiber* f) {
     case PostAction::kPark: {
       bool keep = f->commit ? f->commit(f->commit_arg) : true;
       FiberState st = FiberState::kParking;
-      if (!keep || !f->state.compare_exchange_strong(st, FiberState::kParked,
-                                                     std::memory_order_acq_rel)) {
+      if (!keep ||
+          !f->state.compare_exchange_strong(st, FiberState::kParked, std::memory_order_acq_rel)) {
         make_runnable(m, f, true);
       }
       break;
@@ -886,16 +892,27 @@ void ensure_started(const RuntimeOptions& opts) {
   });
 }
 
-bool runtime_started() noexcept { return sched().started.load(std::memory_order_acquire); }
-const SchedConfig& sched_config() noexcept { return sched().cfg; }
-int proc_count() noexcept { return sched().nprocs.load(std::memory_order_acquire); }
-Processor* proc_at(int i) noexcept { return sched().allp[i]; }
+bool runtime_started() noexcept {
+  return sched().started.load(std::memory_order_acquire);
+}
+const SchedConfig& sched_config() noexcept {
+  return sched().cfg;
+}
+int proc_count() noexcept {
+  return sched().nprocs.load(std::memory_order_acquire);
+}
+Processor* proc_at(int i) noexcept {
+  return sched().allp[i];
+}
 int known_thread_count() noexcept {
   Sched& s = sched();
-  return s.mcount.load(std::memory_order_relaxed) + 1 + s.run_callers.load(std::memory_order_relaxed);
+  return s.mcount.load(std::memory_order_relaxed) + 1 +
+         s.run_callers.load(std::memory_order_relaxed);
 }
 
-StackCache* machine_stack_cache(Machine* m) { return m && m->p ? &m->p->stacks : nullptr; }
+StackCache* machine_stack_cache(Machine* m) {
+  return m && m->p ? &m->p->stacks : nullptr;
+}
 
 void wake_processor() noexcept {
   Sched& s = sched();
@@ -958,15 +975,19 @@ void retake_stuck(Processor* p, Fiber* stuck) {
   }
   counters().sysmon_warnings.fetch_add(1, std::memory_order_relaxed);
   char line[768];
-  int len = std::snprintf(line, sizeof line,
-                          "weft: warning: task %llu (created at %s:%u in %s) has run for over "
-                          "%lld ms without yielding; moved %d runnable tasks of its processor "
-                          "to other threads\n",
-                          static_cast<unsigned long long>(stuck->id.load(std::memory_order_relaxed)), stuck->site.load(std::memory_order_relaxed).file_name(),
-                          stuck->site.load(std::memory_order_relaxed).line(), stuck->site.load(std::memory_order_relaxed).function_name(),
-                          static_cast<long long>(s.cfg.stuck_threshold_ns / 1'000'000), moved);
+  int len =
+      std::snprintf(line, sizeof line,
+                    "weft: warning: task %llu (created at %s:%u in %s) has run for over "
+                    "%lld ms without yielding; moved %d runnable tasks of its processor "
+                    "to other threads\n",
+                    static_cast<unsigned long long>(stuck->id.load(std::memory_order_relaxed)),
+                    stuck->site.load(std::memory_order_relaxed).file_name(),
+                    stuck->site.load(std::memory_order_relaxed).line(),
+                    stuck->site.load(std::memory_order_relaxed).function_name(),
+                    static_cast<long long>(s.cfg.stuck_threshold_ns / 1'000'000), moved);
   if (len > 0) {
-    ssize_t ignored = ::write(2, line, std::min<std::size_t>(static_cast<std::size_t>(len), sizeof line - 1));
+    ssize_t ignored =
+        ::write(2, line, std::min<std::size_t>(static_cast<std::size_t>(len), sizeof line - 1));
     (void)ignored;
   }
   wake_processor();
@@ -1004,8 +1025,7 @@ void ready(Fiber* f) noexcept {
         break;
       case FiberState::kParking:
       case FiberState::kRunning:
-        if (f->state.compare_exchange_weak(st, FiberState::kWakePending,
-                                           std::memory_order_acq_rel))
+        if (f->state.compare_exchange_weak(st, FiberState::kWakePending, std::memory_order_acq_rel))
           return;
         break;
       default:
@@ -1069,7 +1089,9 @@ int current_proc_index() noexcept {
   Machine* m = current_machine();
   return m && m->p ? m->p->id : -1;
 }
-int proc_slots() noexcept { return kMaxProcs; }
+int proc_slots() noexcept {
+  return kMaxProcs;
+}
 
 bool begin_blocking() noexcept {
   Machine* m = current_machine();

@@ -27,8 +27,8 @@ struct Pool {
   std::size_t page = 4096;
   long guarded_budget = 16384;
   long guarded_made = 0;
-  std::vector<Stack> free;        // idle stacks, dirty or clean
-  std::size_t clean_from = 0;     // free[0, clean_from) had their memory returned
+  std::vector<Stack> free;     // idle stacks, dirty or clean
+  std::size_t clean_from = 0;  // free[0, clean_from) had their memory returned
   std::vector<std::pair<char*, std::size_t>> regions;  // every reservation, for overflow checks
   std::atomic<std::size_t> reserved{0};
   std::atomic<std::size_t> in_use{0};
@@ -39,7 +39,9 @@ Pool& pool() {
   return *p;
 }
 
-std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+std::size_t round_up(std::size_t n, std::size_t a) {
+  return (n + a - 1) / a * a;
+}
 
 // Reserves memory for more stacks and pushes them onto the free list. REQUIRES: pool lock.
 void grow(Pool& p) {
@@ -139,7 +141,8 @@ void stack_pool_trim() {
     p.free.resize(p.clean_from);
   }
   // Coalesce neighbours so one madvise covers a run of stacks.
-  std::sort(dirty.begin(), dirty.end(), [](const Stack& a, const Stack& b) { return a.base < b.base; });
+  std::sort(dirty.begin(), dirty.end(),
+            [](const Stack& a, const Stack& b) { return a.base < b.base; });
   for (std::size_t i = 0; i < dirty.size();) {
     char* start = dirty[i].base;
     char* end = dirty[i].base + dirty[i].size;
@@ -153,15 +156,20 @@ void stack_pool_trim() {
   }
   std::lock_guard<SpinLock> g(p.lock);
   // Stacks freed meanwhile are dirty and must stay above the clean ones.
-  std::vector<Stack> newer(p.free.begin() + static_cast<std::ptrdiff_t>(p.clean_from), p.free.end());
+  std::vector<Stack> newer(p.free.begin() + static_cast<std::ptrdiff_t>(p.clean_from),
+                           p.free.end());
   p.free.resize(p.clean_from);
   p.free.insert(p.free.end(), dirty.begin(), dirty.end());
   p.clean_from = p.free.size();
   p.free.insert(p.free.end(), newer.begin(), newer.end());
 }
 
-std::size_t stack_reserved_bytes() noexcept { return pool().reserved.load(std::memory_order_relaxed); }
-std::size_t stacks_in_use() noexcept { return pool().in_use.load(std::memory_order_relaxed); }
+std::size_t stack_reserved_bytes() noexcept {
+  return pool().reserved.load(std::memory_order_relaxed);
+}
+std::size_t stacks_in_use() noexcept {
+  return pool().in_use.load(std::memory_order_relaxed);
+}
 
 bool stack_is_overflow_address(const void* addr) noexcept {
   // Called from the SIGSEGV handler: no locks, no allocation. A racing grow() may make us miss

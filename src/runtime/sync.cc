@@ -127,8 +127,8 @@ bool wait_in_list(SpinLock& lock, WaitList& list, WaitNode* node, WaitReason rea
 
 namespace weft {
 
-using detail::WaitNode;
 using detail::Waiter;
+using detail::WaitNode;
 using detail::WaitReason;
 
 // ----- Mutex -----
@@ -167,8 +167,7 @@ bool Mutex::lock_slow(int64_t deadline_ns) {
     } else {
       waiters_.push_back(&n);
     }
-    if (!detail::wait_in_list(qlock_, waiters_, &n, WaitReason::kMutex, deadline_ns))
-      return false;
+    if (!detail::wait_in_list(qlock_, waiters_, &n, WaitReason::kMutex, deadline_ns)) return false;
     if (n.value == 1) return true;  // handed off: we own the lock
     // Starving waiters (over 1 ms) go back to the front and get the lock handed to them.
     front = detail::now_ns() - start > 1'000'000;
@@ -232,19 +231,17 @@ void RWMutex::unlock() {
   }
   writer_ = false;
   // Readers that queued behind this writer go first, then the next writer.
-  std::vector<WaitNode*> wake;
+  WaitNode* wake = nullptr;
   if (!readq_.empty()) {
-    while (WaitNode* n = readq_.pop_front()) {
-      ++readers_;
-      wake.push_back(n);
-    }
-  } else if (WaitNode* n = writeq_.pop_front()) {
+    wake = readq_.take_all();
+    for (WaitNode* n = wake; n; n = n->next) ++readers_;
+  } else if ((wake = writeq_.pop_front())) {
     --writers_waiting_;
     writer_ = true;
-    wake.push_back(n);
+    wake->next = nullptr;
   }
   lock_.unlock();
-  for (WaitNode* n : wake) n->waiter->wake();
+  detail::wake_all(wake);
 }
 
 void RWMutex::lock_shared() {
@@ -294,29 +291,16 @@ void CondVar::notify_one() noexcept {
 
 void CondVar::notify_all() noexcept {
   qlock_.lock();
-  WaitNode* head = nullptr;
-  WaitNode* tail = nullptr;
-  while (WaitNode* n = waiters_.pop_front()) {
-    n->next = nullptr;
-    if (tail) {
-      tail->next = n;
-    } else {
-      head = n;
-    }
-    tail = n;
-  }
+  WaitNode* all = waiters_.take_all();
   qlock_.unlock();
-  while (head) {
-    WaitNode* next = head->next;  // read before wake: the node dies with its waiter
-    head->waiter->wake();
-    head = next;
-  }
+  detail::wake_all(all);
 }
 
 // ----- WaitGroup -----
 
 void WaitGroup::add(int64_t delta) {
-  if (delta > INT32_MAX || delta < INT32_MIN) throw std::logic_error("weft::WaitGroup: delta too large");
+  if (delta > INT32_MAX || delta < INT32_MIN)
+    throw std::logic_error("weft::WaitGroup: delta too large");
   uint64_t inc = static_cast<uint64_t>(delta) << 32;
   uint64_t s = state_.fetch_add(inc, std::memory_order_acq_rel) + inc;
   auto counter = static_cast<int32_t>(s >> 32);
@@ -329,23 +313,9 @@ void WaitGroup::add(int64_t delta) {
   // Counter hit zero with waiters registered: they cannot leave before we wake them.
   qlock_.lock();
   state_.store(0, std::memory_order_release);
-  WaitNode* head = nullptr;
-  WaitNode* tail = nullptr;
-  while (WaitNode* n = waiters_.pop_front()) {
-    n->next = nullptr;
-    if (tail) {
-      tail->next = n;
-    } else {
-      head = n;
-    }
-    tail = n;
-  }
+  WaitNode* all = waiters_.take_all();
   qlock_.unlock();
-  while (head) {
-    WaitNode* next = head->next;
-    head->waiter->wake();
-    head = next;
-  }
+  detail::wake_all(all);
 }
 
 void WaitGroup::wait() {
@@ -377,7 +347,9 @@ bool Semaphore::try_acquire(int64_t n) noexcept {
   return false;
 }
 
-void Semaphore::acquire(int64_t n) { acquire_until(-1, n); }
+void Semaphore::acquire(int64_t n) {
+  acquire_until(-1, n);
+}
 
 bool Semaphore::acquire_until(int64_t deadline_ns, int64_t n) {
   qlock_.lock();
@@ -398,30 +370,19 @@ bool Semaphore::acquire_until(int64_t deadline_ns, int64_t n) {
   qlock_.lock();
   WaitNode* wake = grant_locked();
   qlock_.unlock();
-  while (wake) {
-    WaitNode* next = wake->next;
-    wake->waiter->wake();
-    wake = next;
-  }
+  detail::wake_all(wake);
   return false;
 }
 
 detail::WaitNode* Semaphore::grant_locked() {
-  WaitNode* head = nullptr;
-  WaitNode* tail = nullptr;
+  detail::WaitList granted;
   while (WaitNode* front = waiters_.front()) {
     if (front->value > count_) break;
     count_ -= front->value;
     waiters_.remove(front);
-    front->next = nullptr;
-    if (tail) {
-      tail->next = front;
-    } else {
-      head = front;
-    }
-    tail = front;
+    granted.push_back(front);
   }
-  return head;
+  return granted.take_all();
 }
 
 void Semaphore::release(int64_t n) {
@@ -429,11 +390,7 @@ void Semaphore::release(int64_t n) {
   count_ += n;
   WaitNode* wake = grant_locked();
   qlock_.unlock();
-  while (wake) {
-    WaitNode* next = wake->next;
-    wake->waiter->wake();
-    wake = next;
-  }
+  detail::wake_all(wake);
 }
 
 int64_t Semaphore::available() const noexcept {

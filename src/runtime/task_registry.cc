@@ -49,11 +49,13 @@ void append_symbol(std::string& out, uintptr_t pc) {
     char* dem = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
     out += status == 0 && dem ? dem : info.dli_sname;
     std::free(dem);
-    std::snprintf(buf, sizeof buf, "+0x%lx", static_cast<unsigned long>(pc - reinterpret_cast<uintptr_t>(info.dli_saddr)));
+    std::snprintf(buf, sizeof buf, "+0x%lx",
+                  static_cast<unsigned long>(pc - reinterpret_cast<uintptr_t>(info.dli_saddr)));
     out += buf;
   } else if (info.dli_fname) {
     out += info.dli_fname;
-    std::snprintf(buf, sizeof buf, "+0x%lx", static_cast<unsigned long>(pc - reinterpret_cast<uintptr_t>(info.dli_fbase)));
+    std::snprintf(buf, sizeof buf, "+0x%lx",
+                  static_cast<unsigned long>(pc - reinterpret_cast<uintptr_t>(info.dli_fbase)));
     out += buf;
   } else {
     std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(pc));
@@ -93,15 +95,19 @@ struct sigaction g_prev_bus;
 
 void on_fatal_signal(int sig, siginfo_t* info, void* uctx) {
   if (stack_is_overflow_address(info->si_addr)) {
-    static const char kMsg[] = "weft: fatal: stack overflow: a task ran past the end of its stack (raise RuntimeOptions::stack_size)\n";
+    static const char kMsg[] =
+        "weft: fatal: stack overflow: a task ran past the end of its stack (raise "
+        "RuntimeOptions::stack_size)\n";
     ssize_t ignored = ::write(2, kMsg, sizeof kMsg - 1);
     (void)ignored;
     Machine* m = current_machine();
     if (m && m->current) {
       char buf[512];
-      int n = std::snprintf(buf, sizeof buf, "weft: the task was %llu, created at %s:%u\n",
-                            static_cast<unsigned long long>(m->current->id.load(std::memory_order_relaxed)),
-                            m->current->site.load(std::memory_order_relaxed).file_name(), m->current->site.load(std::memory_order_relaxed).line());
+      int n = std::snprintf(
+          buf, sizeof buf, "weft: the task was %llu, created at %s:%u\n",
+          static_cast<unsigned long long>(m->current->id.load(std::memory_order_relaxed)),
+          m->current->site.load(std::memory_order_relaxed).file_name(),
+          m->current->site.load(std::memory_order_relaxed).line());
       if (n > 0) ignored = ::write(2, buf, static_cast<std::size_t>(n));
     }
     std::_Exit(2);
@@ -146,21 +152,36 @@ void install_signal_handlers() {
 
 const char* wait_reason_name(WaitReason r) noexcept {
   switch (r) {
-    case WaitReason::kNone: return "";
-    case WaitReason::kChanSend: return "chan send";
-    case WaitReason::kChanRecv: return "chan receive";
-    case WaitReason::kSelect: return "select";
-    case WaitReason::kMutex: return "mutex";
-    case WaitReason::kRWMutexRead: return "rwmutex read";
-    case WaitReason::kRWMutexWrite: return "rwmutex write";
-    case WaitReason::kCondVar: return "condvar";
-    case WaitReason::kWaitGroup: return "waitgroup";
-    case WaitReason::kSemaphore: return "semaphore";
-    case WaitReason::kOnce: return "once";
-    case WaitReason::kSleep: return "sleep";
-    case WaitReason::kNetRead: return "net read";
-    case WaitReason::kNetWrite: return "net write";
-    case WaitReason::kRunMain: return "run";
+    case WaitReason::kNone:
+      return "";
+    case WaitReason::kChanSend:
+      return "chan send";
+    case WaitReason::kChanRecv:
+      return "chan receive";
+    case WaitReason::kSelect:
+      return "select";
+    case WaitReason::kMutex:
+      return "mutex";
+    case WaitReason::kRWMutexRead:
+      return "rwmutex read";
+    case WaitReason::kRWMutexWrite:
+      return "rwmutex write";
+    case WaitReason::kCondVar:
+      return "condvar";
+    case WaitReason::kWaitGroup:
+      return "waitgroup";
+    case WaitReason::kSemaphore:
+      return "semaphore";
+    case WaitReason::kOnce:
+      return "once";
+    case WaitReason::kSleep:
+      return "sleep";
+    case WaitReason::kNetRead:
+      return "net read";
+    case WaitReason::kNetWrite:
+      return "net write";
+    case WaitReason::kRunMain:
+      return "run";
   }
   return "?";
 }
@@ -189,9 +210,11 @@ std::string dump_tasks_string() {
       std::source_location site = f->site.load(std::memory_order_relaxed);
       unsigned long long id = f->id.load(std::memory_order_relaxed);
       if (st == FiberState::kParked && *reason) {
-        std::snprintf(line, sizeof line, "task %llu [%s, %s, %lld ms]:\n    created at %s:%u in %s\n",
-                      id, state_name(st), reason,
-                      static_cast<long long>((now - f->wait_since_ns.load(std::memory_order_relaxed)) / 1'000'000),
+        std::snprintf(line, sizeof line,
+                      "task %llu [%s, %s, %lld ms]:\n    created at %s:%u in %s\n", id,
+                      state_name(st), reason,
+                      static_cast<long long>(
+                          (now - f->wait_since_ns.load(std::memory_order_relaxed)) / 1'000'000),
                       site.file_name(), site.line(), site.function_name());
       } else {
         std::snprintf(line, sizeof line, "task %llu [%s]:\n    created at %s:%u in %s\n", id,

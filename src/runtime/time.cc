@@ -34,19 +34,23 @@ Ticker::Ticker(std::chrono::nanoseconds period) : state_(std::make_unique<State>
   reset(period);
 }
 
-Ticker::~Ticker() { stop(); }
+Ticker::~Ticker() {
+  stop();
+}
 
-const Chan<Clock::time_point>& Ticker::chan() const noexcept { return state_->chan; }
+const Chan<Clock::time_point>& Ticker::chan() const noexcept {
+  return state_->chan;
+}
 
-void Ticker::stop() noexcept { detail::timer_stop(&state_->entry); }
+void Ticker::stop() noexcept {
+  detail::timer_stop(&state_->entry);
+}
 
 void Ticker::reset(std::chrono::nanoseconds period) {
   if (period.count() <= 0) throw std::invalid_argument("weft::Ticker: period must be positive");
   stop();
   state_->entry.period_ns = period.count();
-  state_->entry.fire = [](void* a) {
-    (void)static_cast<State*>(a)->chan.try_send(Clock::now());
-  };
+  state_->entry.fire = [](void* a) { (void)static_cast<State*>(a)->chan.try_send(Clock::now()); };
   state_->entry.arg = state_.get();
   detail::timer_start(&state_->entry, detail::now_ns() + period.count());
 }

@@ -13,7 +13,9 @@ namespace {
 
 std::atomic<int64_t> g_timers_pending{0};
 
-bool earlier(const TimerEntry* a, const TimerEntry* b) { return a->when_ns < b->when_ns; }
+bool earlier(const TimerEntry* a, const TimerEntry* b) {
+  return a->when_ns < b->when_ns;
+}
 
 void sift_up(std::vector<TimerEntry*>& h, std::size_t i) {
   TimerEntry* t = h[i];
@@ -76,7 +78,9 @@ int64_t now_ns() noexcept {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-int64_t timers_pending() noexcept { return g_timers_pending.load(std::memory_order_acquire); }
+int64_t timers_pending() noexcept {
+  return g_timers_pending.load(std::memory_order_acquire);
+}
 
 void timer_start(TimerEntry* t, int64_t when_ns) {
   ensure_started(RuntimeOptions{});

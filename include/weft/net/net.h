@@ -42,8 +42,8 @@ class Conn {
   // Writes all of buf unless an error or a deadline stops it; returns the bytes written.
   [[nodiscard]] Result<std::size_t> write(std::span<const std::byte> buf);
   [[nodiscard]] Result<std::size_t> write(std::string_view s) {
-    return write(std::span<const std::byte>(reinterpret_cast<const std::byte*>(s.data()),
-                                            s.size()));
+    return write(
+        std::span<const std::byte>(reinterpret_cast<const std::byte*>(s.data()), s.size()));
   }
   // Closes the socket; parked readers and writers return std::errc::bad_file_descriptor.
   void close() noexcept;

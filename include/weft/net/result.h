@@ -13,8 +13,8 @@ namespace weft {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T v) : value_(std::move(v)) {}  // NOLINT(google-explicit-constructor)
-  Result(std::error_code e) : error_(e) { assert(e); }  // NOLINT(google-explicit-constructor)
+  Result(T v) : value_(std::move(v)) {}                     // NOLINT(google-explicit-constructor)
+  Result(std::error_code e) : error_(e) { assert(e); }      // NOLINT(google-explicit-constructor)
   Result(std::errc e) : error_(std::make_error_code(e)) {}  // NOLINT
 
   bool ok() const noexcept { return value_.has_value(); }

@@ -29,9 +29,9 @@ detail::ChanCore* chan_core(const Chan<T>& c) noexcept;
 }  // namespace detail
 
 // Chan<T> is a cheap copyable handle to a shared channel, as in Go: copies refer to the same
-// channel, and the operations are const (they change the channel, not the handle). Chan<T>(0) is unbuffered (a send waits for a receiver); Chan<T>(n) buffers n values.
-// Usable from tasks (which park) and from plain threads (which block) alike.
-// T must be nothrow move-constructible.
+// channel, and the operations are const (they change the channel, not the handle). Chan<T>(0) is
+// unbuffered (a send waits for a receiver); Chan<T>(n) buffers n values. Usable from tasks (which
+// park) and from plain threads (which block) alike. T must be nothrow move-constructible.
 template <class T>
 class Chan {
   static_assert(std::is_nothrow_move_constructible_v<T>,

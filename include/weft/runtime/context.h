@@ -99,8 +99,7 @@ inline std::pair<Context, CancelFunc> with_timeout(const Context& parent,
 // with_value returns a child of parent that carries value under key.
 template <class T, class V>
 Context with_value(const Context& parent, const ContextKey<T>& key, V&& value) {
-  return Context::with_value_impl(parent, &key,
-                                  std::make_shared<const T>(std::forward<V>(value)));
+  return Context::with_value_impl(parent, &key, std::make_shared<const T>(std::forward<V>(value)));
 }
 
 }  // namespace weft

@@ -27,8 +27,9 @@ class Pool {
   using Factory = std::function<std::unique_ptr<T>()>;
 
   // per_proc bounds each processor's cache; shared bounds the overflow list.
-  explicit Pool(Factory factory = [] { return std::make_unique<T>(); }, std::size_t per_proc = 64,
-                std::size_t shared = 1024)
+  explicit Pool(
+      Factory factory = [] { return std::make_unique<T>(); }, std::size_t per_proc = 64,
+      std::size_t shared = 1024)
       : factory_(std::move(factory)),
         per_proc_(per_proc),
         shared_cap_(shared),

@@ -104,8 +104,7 @@ detail::SendCase<T, std::decay_t<F>> on_send(const Chan<T>& ch, V&& value, F&& f
 }
 // on_timeout(d, fn): a select case that fires when no other case is ready within d.
 template <class Rep, class Period, class F = detail::NoOp>
-detail::TimeoutCase<std::decay_t<F>> on_timeout(std::chrono::duration<Rep, Period> d,
-                                                F&& fn = {}) {
+detail::TimeoutCase<std::decay_t<F>> on_timeout(std::chrono::duration<Rep, Period> d, F&& fn = {}) {
   return {std::chrono::duration_cast<std::chrono::nanoseconds>(d), std::forward<F>(fn)};
 }
 // on_default(fn): a select case that runs when no other case is ready right now.
@@ -122,10 +121,8 @@ template <class... Cases>
 std::size_t select(Cases&&... cases) {
   constexpr std::size_t kCount = sizeof...(Cases);
   constexpr int kChans = (0 + ... + (detail::CaseKind<std::decay_t<Cases>>::kChan ? 1 : 0));
-  constexpr int kTimeouts =
-      (0 + ... + (detail::CaseKind<std::decay_t<Cases>>::kTimeout ? 1 : 0));
-  constexpr int kDefaults =
-      (0 + ... + (detail::CaseKind<std::decay_t<Cases>>::kDefault ? 1 : 0));
+  constexpr int kTimeouts = (0 + ... + (detail::CaseKind<std::decay_t<Cases>>::kTimeout ? 1 : 0));
+  constexpr int kDefaults = (0 + ... + (detail::CaseKind<std::decay_t<Cases>>::kDefault ? 1 : 0));
   static_assert(kTimeouts <= 1, "select takes at most one on_timeout case");
   static_assert(kDefaults <= 1, "select takes at most one on_default case");
   static_assert(kCount > 0, "select needs at least one case");
@@ -152,7 +149,8 @@ std::size_t select(Cases&&... cases) {
           }
         }(),
         ...);
-  }(std::make_index_sequence<kCount>{});
+  }
+  (std::make_index_sequence<kCount>{});
 
   int r = detail::select_impl(sc, kChans, kDefaults > 0, deadline);
   std::size_t chosen = r < 0 ? default_arg : (r == kChans ? timeout_arg : arg_of[r]);
@@ -169,7 +167,8 @@ std::size_t select(Cases&&... cases) {
           }
         }(),
         ...);
-  }(std::make_index_sequence<kCount>{});
+  }
+  (std::make_index_sequence<kCount>{});
   return chosen;
 }
 

@@ -59,8 +59,8 @@ class Mutex {
 
  private:
   static constexpr uint32_t kLocked = 1;
-  static constexpr uint32_t kWaiters = 2;   // someone may be in waiters_
-  static constexpr uint32_t kHandoff = 4;   // the lock is being handed to a woken waiter
+  static constexpr uint32_t kWaiters = 2;  // someone may be in waiters_
+  static constexpr uint32_t kHandoff = 4;  // the lock is being handed to a woken waiter
   template <class D>
   static int64_t now_plus(D d) {
     return detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d));
@@ -91,8 +91,8 @@ class RWMutex {
 
  private:
   detail::SpinLock lock_;
-  int readers_ = 0;         // active readers
-  bool writer_ = false;     // a writer holds the lock
+  int readers_ = 0;      // active readers
+  bool writer_ = false;  // a writer holds the lock
   int writers_waiting_ = 0;
   detail::WaitList readq_;
   detail::WaitList writeq_;
@@ -133,8 +133,7 @@ class CondVar {
     qlock_.lock();
     waiters_.push_back(&n);
     lock.unlock();
-    bool woken =
-        detail::wait_in_list(qlock_, waiters_, &n, detail::WaitReason::kCondVar, deadline);
+    bool woken = detail::wait_in_list(qlock_, waiters_, &n, detail::WaitReason::kCondVar, deadline);
     lock.lock();
     return woken;
   }
@@ -221,8 +220,7 @@ class Semaphore {
   // Waits at most d; returns false (taking nothing) on timeout.
   template <class Rep, class Period>
   [[nodiscard]] bool try_acquire_for(std::chrono::duration<Rep, Period> d, int64_t n = 1) {
-    return acquire_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)),
-                         n);
+    return acquire_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)), n);
   }
   // Gives back n units, waking waiters in order.
   void release(int64_t n = 1);

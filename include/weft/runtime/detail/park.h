@@ -132,11 +132,28 @@ class WaitList {
     if (n) remove(n);
     return n;
   }
+  // Takes every node out, returning them chained through next (in order), for wake_all().
+  WaitNode* take_all() noexcept {
+    WaitNode* all = head_;
+    for (WaitNode* n = head_; n; n = n->next) n->linked = false;
+    head_ = tail_ = nullptr;
+    return all;
+  }
 
  private:
   WaitNode* head_ = nullptr;
   WaitNode* tail_ = nullptr;
 };
+
+// Wakes every node of a chain made by WaitList::take_all() (or linked through next). Call it
+// after releasing the list's lock.
+inline void wake_all(WaitNode* chain) noexcept {
+  while (chain) {
+    WaitNode* next = chain->next;  // read before wake: the node dies with its waiter
+    chain->waiter->wake();
+    chain = next;
+  }
+}
 
 // Waits on list under lock until woken or until deadline_ns (steady clock, ns; < 0 means none).
 // REQUIRES: lock held; node->waiter set. On return the lock is NOT held. Returns false on timeout,

@@ -60,13 +60,12 @@ class TaskFn {
     void (*destroy)(void*) noexcept;
   };
   template <class D>
-  static constexpr Ops kInlineOps = {
-      [](void* p) { (*static_cast<D*>(p))(); },
-      [](void* d, void* s) noexcept {
-        ::new (d) D(std::move(*static_cast<D*>(s)));
-        static_cast<D*>(s)->~D();
-      },
-      [](void* p) noexcept { static_cast<D*>(p)->~D(); }};
+  static constexpr Ops kInlineOps = {[](void* p) { (*static_cast<D*>(p))(); },
+                                     [](void* d, void* s) noexcept {
+                                       ::new (d) D(std::move(*static_cast<D*>(s)));
+                                       static_cast<D*>(s)->~D();
+                                     },
+                                     [](void* p) noexcept { static_cast<D*>(p)->~D(); }};
   template <class D>
   static constexpr Ops kHeapOps = {
       [](void* p) { (**static_cast<D**>(p))(); },
