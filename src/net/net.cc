@@ -161,12 +161,13 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
   return true;
 }
 
-// ----- Conn -----
+// ----- PollHandle -----
 
-Conn::Conn(Conn&& o) noexcept : pd_(o.pd_) {
-  o.pd_ = nullptr;
-}
-Conn& Conn::operator=(Conn&& o) noexcept {
+}  // namespace weft::net
+
+namespace weft::detail {
+
+PollHandle& PollHandle::operator=(PollHandle&& o) noexcept {
   if (this != &o) {
     if (pd_) poll_release(pd_);
     pd_ = o.pd_;
@@ -174,9 +175,16 @@ Conn& Conn::operator=(Conn&& o) noexcept {
   }
   return *this;
 }
-Conn::~Conn() {
+
+PollHandle::~PollHandle() {
   if (pd_) poll_release(pd_);
 }
+
+}  // namespace weft::detail
+
+namespace weft::net {
+
+// ----- Conn -----
 
 Result<Conn> Conn::from_fd(int fd) {
   int flags = ::fcntl(fd, F_GETFL);
@@ -205,22 +213,22 @@ Result<ssize_t> retry_io(RtPollDesc* pd, char mode, Syscall syscall) {
 }
 
 Result<std::size_t> Conn::read(std::span<std::byte> buf) {
-  if (!pd_) return std::errc::bad_file_descriptor;
-  OpGuard op(pd_);
+  if (!pd()) return std::errc::bad_file_descriptor;
+  OpGuard op(pd());
   if (!op.ok) return std::errc::bad_file_descriptor;
-  auto n = retry_io(pd_, 'r', [&] { return ::read(pd_->fd, buf.data(), buf.size()); });
+  auto n = retry_io(pd(), 'r', [&] { return ::read(pd()->fd, buf.data(), buf.size()); });
   if (!n) return n.error();
   return static_cast<std::size_t>(n.value());
 }
 
 Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
-  if (!pd_) return std::errc::bad_file_descriptor;
-  OpGuard op(pd_);
+  if (!pd()) return std::errc::bad_file_descriptor;
+  OpGuard op(pd());
   if (!op.ok) return std::errc::bad_file_descriptor;
   std::size_t done = 0;
   while (done < buf.size()) {
-    auto n = retry_io(pd_, 'w', [&] {
-      return ::send(pd_->fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL);
+    auto n = retry_io(pd(), 'w', [&] {
+      return ::send(pd()->fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL);
     });
     if (!n) return n.error();
     done += static_cast<std::size_t>(n.value());
@@ -229,14 +237,14 @@ Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
 }
 
 void Conn::close() noexcept {
-  if (pd_) poll_close(pd_);
+  if (pd()) poll_close(pd());
 }
 
 std::error_code Conn::shutdown(int how) {
-  if (!pd_) return std::make_error_code(std::errc::bad_file_descriptor);
-  OpGuard op(pd_);
+  if (!pd()) return std::make_error_code(std::errc::bad_file_descriptor);
+  OpGuard op(pd());
   if (!op.ok) return std::make_error_code(std::errc::bad_file_descriptor);
-  if (::shutdown(pd_->fd, how) != 0) return last_error();
+  if (::shutdown(pd()->fd, how) != 0) return last_error();
   return {};
 }
 
@@ -245,10 +253,10 @@ void Conn::set_deadline(Clock::time_point t) noexcept {
   set_write_deadline(t);
 }
 void Conn::set_read_deadline(Clock::time_point t) noexcept {
-  if (pd_) poll_set_deadline(rt(pd_), 'r', to_ns(t));
+  if (pd()) poll_set_deadline(rt(pd()), 'r', to_ns(t));
 }
 void Conn::set_write_deadline(Clock::time_point t) noexcept {
-  if (pd_) poll_set_deadline(rt(pd_), 'w', to_ns(t));
+  if (pd()) poll_set_deadline(rt(pd()), 'w', to_ns(t));
 }
 namespace {
 // The address of one end of pd's socket, or "" once it is closed.
@@ -260,50 +268,35 @@ std::string guarded_name(RtPollDesc* pd, bool peer) {
 }  // namespace
 
 std::string Conn::local_addr() const {
-  return guarded_name(pd_, false);
+  return guarded_name(pd(), false);
 }
 std::string Conn::remote_addr() const {
-  return guarded_name(pd_, true);
+  return guarded_name(pd(), true);
 }
 int Conn::fd() const noexcept {
-  return pd_ ? pd_->fd : -1;
+  return pd() ? pd()->fd : -1;
 }
 bool Conn::valid() const noexcept {
-  return pd_ != nullptr && !pd_->closing.load(std::memory_order_acquire);
+  return pd() != nullptr && !pd()->closing.load(std::memory_order_acquire);
 }
 
 std::error_code Conn::set_nodelay(bool on) {
-  if (!pd_) return std::make_error_code(std::errc::bad_file_descriptor);
-  OpGuard op(pd_);
+  if (!pd()) return std::make_error_code(std::errc::bad_file_descriptor);
+  OpGuard op(pd());
   if (!op.ok) return std::make_error_code(std::errc::bad_file_descriptor);
   int v = on ? 1 : 0;
-  if (::setsockopt(pd_->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0) return last_error();
+  if (::setsockopt(pd()->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0) return last_error();
   return {};
 }
 
 // ----- Listener -----
 
-Listener::Listener(Listener&& o) noexcept : pd_(o.pd_) {
-  o.pd_ = nullptr;
-}
-Listener& Listener::operator=(Listener&& o) noexcept {
-  if (this != &o) {
-    if (pd_) poll_release(pd_);
-    pd_ = o.pd_;
-    o.pd_ = nullptr;
-  }
-  return *this;
-}
-Listener::~Listener() {
-  if (pd_) poll_release(pd_);
-}
-
 Result<Conn> Listener::accept() {
-  if (!pd_) return std::errc::bad_file_descriptor;
-  OpGuard op(pd_);
+  if (!pd()) return std::errc::bad_file_descriptor;
+  OpGuard op(pd());
   if (!op.ok) return std::errc::bad_file_descriptor;
-  auto fd = retry_io(pd_, 'r', [&]() -> ssize_t {
-    int r = ::accept4(pd_->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  auto fd = retry_io(pd(), 'r', [&]() -> ssize_t {
+    int r = ::accept4(pd()->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (r < 0 && errno == ECONNABORTED) errno = EINTR;  // the peer gave up: try the next one
     return r;
   });
@@ -321,30 +314,30 @@ Result<Conn> Listener::accept() {
 }
 
 std::string Listener::addr() const {
-  return guarded_name(pd_, false);
+  return guarded_name(pd(), false);
 }
 
 uint16_t Listener::port() const {
-  if (!pd_) return 0;
-  OpGuard op(pd_);
+  if (!pd()) return 0;
+  OpGuard op(pd());
   if (!op.ok) return 0;
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (::getsockname(pd_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (::getsockname(pd()->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
   if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
 
 void Listener::close() noexcept {
-  if (pd_) poll_close(pd_);
+  if (pd()) poll_close(pd());
 }
 
 int Listener::fd() const noexcept {
-  return pd_ ? pd_->fd : -1;
+  return pd() ? pd()->fd : -1;
 }
 
 void Listener::set_deadline(Clock::time_point t) noexcept {
-  if (pd_) poll_set_deadline(rt(pd_), 'r', to_ns(t));
+  if (pd()) poll_set_deadline(rt(pd()), 'r', to_ns(t));
 }
 
 Result<Listener> listen(std::string_view addr, const ListenOptions& opts) {

@@ -14,6 +14,24 @@
 
 namespace weft::detail {
 struct PollDesc;
+
+// PollHandle owns one registered socket (a PollDesc) for Conn and Listener: move-only; the
+// destructor releases it, closing the socket once no operation is in flight.
+class PollHandle {
+ public:
+  PollHandle() = default;
+  explicit PollHandle(PollDesc* pd) noexcept : pd_(pd) {}
+  PollHandle(PollHandle&& o) noexcept : pd_(o.pd_) { o.pd_ = nullptr; }
+  PollHandle& operator=(PollHandle&& o) noexcept;
+  PollHandle(const PollHandle&) = delete;
+  PollHandle& operator=(const PollHandle&) = delete;
+  ~PollHandle();
+
+  PollDesc* get() const noexcept { return pd_; }
+
+ private:
+  PollDesc* pd_ = nullptr;
+};
 }  // namespace weft::detail
 
 namespace weft::net {
@@ -28,11 +46,6 @@ using Clock = std::chrono::steady_clock;
 class Conn {
  public:
   Conn() = default;
-  Conn(Conn&& o) noexcept;
-  Conn& operator=(Conn&& o) noexcept;
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
-  ~Conn();
 
   // Reads up to buf.size() bytes; returns 0 at end of stream.
   [[nodiscard]] Result<std::size_t> read(std::span<std::byte> buf);
@@ -72,8 +85,9 @@ class Conn {
  private:
   friend class Listener;
   friend Result<Conn> dial(std::string_view, std::chrono::nanoseconds);
-  explicit Conn(weft::detail::PollDesc* pd) : pd_(pd) {}
-  weft::detail::PollDesc* pd_ = nullptr;
+  explicit Conn(weft::detail::PollDesc* pd) : handle_(pd) {}
+  weft::detail::PollDesc* pd() const noexcept { return handle_.get(); }
+  weft::detail::PollHandle handle_;
 };
 
 // ListenOptions tune listen().
@@ -87,11 +101,6 @@ struct ListenOptions {
 class Listener {
  public:
   Listener() = default;
-  Listener(Listener&& o) noexcept;
-  Listener& operator=(Listener&& o) noexcept;
-  Listener(const Listener&) = delete;
-  Listener& operator=(const Listener&) = delete;
-  ~Listener();
 
   // Waits for the next connection. After close(), returns std::errc::bad_file_descriptor.
   [[nodiscard]] Result<Conn> accept();
@@ -105,8 +114,9 @@ class Listener {
 
  private:
   friend Result<Listener> listen(std::string_view, const ListenOptions&);
-  explicit Listener(weft::detail::PollDesc* pd) : pd_(pd) {}
-  weft::detail::PollDesc* pd_ = nullptr;
+  explicit Listener(weft::detail::PollDesc* pd) : handle_(pd) {}
+  weft::detail::PollDesc* pd() const noexcept { return handle_.get(); }
+  weft::detail::PollHandle handle_;
 };
 
 // listen binds and listens on addr: "127.0.0.1:8080", "[::1]:0", ":8080" (all interfaces),
