@@ -81,7 +81,7 @@ struct MainWaiter;
 // Fiber is a task (Go's G).
 struct Fiber {
   Fiber* next = nullptr;  // run queue or free list link
-  std::atomic<FiberState> state{FiberState::kRunnable};
+  std::atomic<FiberState> state{FiberState::kDead};
   void* ctx = nullptr;  // saved context while switched out
   Stack stack;
   TaskFn fn;
@@ -245,7 +245,7 @@ void sysmon_wake_if_idle() noexcept;
 
 // Every Fiber struct ever made is recorded once (they are recycled, never freed, like Go's
 // allgs); the dump walks them and shows those not dead. Spawn and exit cost nothing here.
-void registry_record_new(Fiber* f);
+void registry_record_new(Fiber* fibers, int count);
 void install_signal_handlers();
 // Called by sysmon when SIGQUIT arrived.
 bool take_dump_request() noexcept;

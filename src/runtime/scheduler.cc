@@ -36,7 +36,8 @@ void main_task_failed(MainWaiter* w, std::exception_ptr e) noexcept {
 namespace {
 
 struct Sched {
-  std::mutex lock;
+  // Short critical sections only (queues, idle lists); spins, then yields the thread.
+  SpinLock lock;
   // global run queue
   Fiber* gq_head = nullptr;
   Fiber* gq_tail = nullptr;
@@ -141,7 +142,7 @@ bool runqputslow(Processor* p, Fiber* f, uint32_t h, uint32_t t) {
   batch[n] = f;
   for (uint32_t i = 0; i < n; ++i) batch[i]->next = batch[i + 1];
   Sched& s = sched();
-  std::lock_guard<std::mutex> g(s.lock);
+  std::lock_guard<SpinLock> g(s.lock);
   globrunqput_batch_locked(s, batch[0], batch[n], static_cast<int>(n + 1));
   return true;
 }
@@ -306,7 +307,7 @@ void check_dead_locked(Sched& s);
 // for work (nmspinning was already raised by the caller).
 void start_machine(Processor* p, bool spinning) {
   Sched& s = sched();
-  std::unique_lock<std::mutex> g(s.lock);
+  std::unique_lock<SpinLock> g(s.lock);
   if (!p) {
     p = pidleget_locked(s);
     if (!p) {
@@ -367,7 +368,7 @@ void start_machine(Processor* p, bool spinning) {
 void stop_machine(Machine* m) {
   Sched& s = sched();
   {
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     m->idle_link = s.midle;
     s.midle = m;
     ++s.nmidle;
@@ -387,7 +388,7 @@ void make_runnable(Machine* m, Fiber* f, bool next, bool wake = true) {
     runqput(m->p, f, next);
   } else {
     Sched& s = sched();
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     globrunqput_locked(s, f);
   }
   if (wake) wake_processor();
@@ -453,7 +454,7 @@ bool any_runq_nonempty(Sched& s) {
 bool reclaim_stuck(Machine* m) {
   Sched& s = sched();
   Processor* p = m->p;
-  std::lock_guard<std::mutex> g(s.lock);
+  std::lock_guard<SpinLock> g(s.lock);
   if (s.active < s.cfg.max_procs) {
     p->status.store(ProcStatus::kRunning, std::memory_order_relaxed);
     ++s.active;
@@ -473,7 +474,7 @@ Fiber* find_runnable(Machine* m) {
 top:
   while (!m->p) {
     {
-      std::lock_guard<std::mutex> g(s.lock);
+      std::lock_guard<SpinLock> g(s.lock);
       if (Processor* p = pidleget_locked(s)) {
         m->p = p;
         p->m = m;
@@ -491,12 +492,12 @@ top:
     if (p->timers.next_when.load(std::memory_order_relaxed) <= now) run_timers(&p->timers, now);
   }
   if (p->schedtick % 61 == 0 && s.gq_size.load(std::memory_order_relaxed) > 0) {
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     if (Fiber* f = globrunqget_locked(s, p, 1)) return f;
   }
   if (Fiber* f = runqget(p)) return f;
   if (s.gq_size.load(std::memory_order_relaxed) > 0) {
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     if (Fiber* f = globrunqget_locked(s, p, 0)) return f;
   }
   if (netpoll_waiters() > 0 && !g_netpoll_blocked.load(std::memory_order_relaxed)) {
@@ -519,7 +520,7 @@ top:
 
   // Nothing to do: give up the P.
   {
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     if (s.gq_size.load(std::memory_order_relaxed) > 0) {
       if (Fiber* f = globrunqget_locked(s, p, 0)) return f;
     }
@@ -532,7 +533,7 @@ top:
     s.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
     // Work may have arrived after we looked and before we stopped spinning.
     if (any_runq_nonempty(s) || s.gq_size.load(std::memory_order_acquire) > 0) {
-      std::lock_guard<std::mutex> g(s.lock);
+      std::lock_guard<SpinLock> g(s.lock);
       if (Processor* p2 = pidleget_locked(s)) {
         m->p = p2;
         p2->m = m;
@@ -554,7 +555,7 @@ top:
     g_netpoll_until.store(INT64_MAX, std::memory_order_release);
     g_netpoll_blocked.store(false, std::memory_order_release);
     run_all_timers(now_ns());
-    std::unique_lock<std::mutex> g(s.lock);
+    std::unique_lock<SpinLock> g(s.lock);
     if (Processor* p2 = pidleget_locked(s)) {
       g.unlock();
       m->p = p2;
@@ -639,10 +640,23 @@ Fiber* alloc_fiber(Processor* p) {
       return f;
     }
   }
-  auto* f = new Fiber();
-  f->state.store(FiberState::kDead, std::memory_order_relaxed);
-  registry_record_new(f);
-  return f;
+  // Make fibers a slab at a time: one allocation, one registry entry lock.
+  constexpr int kSlab = 64;
+  Fiber* slab = new Fiber[kSlab];
+  registry_record_new(slab, kSlab);
+  for (int i = 1; i < kSlab; ++i) {
+    if (p) {
+      slab[i].next = p->free_fibers;
+      p->free_fibers = &slab[i];
+      ++p->free_fiber_count;
+    } else {
+      Sched& s = sched();
+      std::lock_guard<SpinLock> g(s.free_lock);
+      slab[i].next = s.free_fibers;
+      s.free_fibers = &slab[i];
+    }
+  }
+  return &slab[0];
 }
 
 void free_fiber(Processor* p, Fiber* f) {
@@ -828,7 +842,7 @@ void process_post(Machine* m, Fiber* f) {
       f->state.store(FiberState::kRunnable, std::memory_order_release);
       Sched& s = sched();
       {
-        std::lock_guard<std::mutex> g(s.lock);
+        std::lock_guard<SpinLock> g(s.lock);
         globrunqput_locked(s, f);
       }
       wake_processor();
@@ -878,7 +892,7 @@ void ensure_started(const RuntimeOptions& opts) {
     stack_pool_init(s.cfg.stack_size, opts.guarded_stacks);
     netpoll_init();
     {
-      std::lock_guard<std::mutex> g(s.lock);
+      std::lock_guard<SpinLock> g(s.lock);
       for (int i = 0; i < s.cfg.max_procs; ++i) {
         Processor* p = new_proc_locked(s);
         p->idle_link = s.pidle;
@@ -939,7 +953,7 @@ void inject_list(Fiber* head) {
       runqput(m->p, f, false);
     } else {
       Sched& s = sched();
-      std::lock_guard<std::mutex> g(s.lock);
+      std::lock_guard<SpinLock> g(s.lock);
       globrunqput_locked(s, f);
     }
     ++n;
@@ -955,7 +969,7 @@ void inject_list(Fiber* head) {
 void retake_stuck(Processor* p, Fiber* stuck) {
   Sched& s = sched();
   {
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     if (p->status.load(std::memory_order_relaxed) != ProcStatus::kRunning) return;
     if (p->current.load(std::memory_order_relaxed) != stuck) return;
     p->status.store(ProcStatus::kStuck, std::memory_order_relaxed);
@@ -967,7 +981,7 @@ void retake_stuck(Processor* p, Fiber* stuck) {
   for (;;) {
     uint32_t n = runqgrab(p, batch, 0, true);
     if (n == 0) break;
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     for (uint32_t i = 0; i < n; ++i) {
       globrunqput_locked(s, batch[i].load(std::memory_order_relaxed));
       ++moved;
@@ -1053,7 +1067,7 @@ void spawn(TaskFn fn, const std::source_location& site) {
   } else {
     sched().foreign_started.fetch_add(1, std::memory_order_relaxed);
     Sched& s = sched();
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     globrunqput_locked(s, f);
   }
   wake_processor();
@@ -1076,7 +1090,7 @@ void run_main(TaskFn fn, const RuntimeOptions& opts, const std::source_location&
   s.run_callers.fetch_add(1, std::memory_order_acq_rel);
   s.mains_live.fetch_add(1, std::memory_order_acq_rel);
   {
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     globrunqput_locked(s, f);
   }
   wake_processor();
@@ -1107,7 +1121,7 @@ bool begin_blocking() noexcept {
     // Hand p itself, still counted as running, to another machine so its queue runs there.
     start_machine(p, false);
   } else {
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     pidleput_locked(s, p);
   }
   return true;
@@ -1119,7 +1133,7 @@ void end_blocking(bool was_task) noexcept {
   if (m->p) return;
   Sched& s = sched();
   {
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SpinLock> g(s.lock);
     if (Processor* p = pidleget_locked(s)) {
       m->p = p;
       p->m = m;

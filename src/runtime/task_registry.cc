@@ -120,9 +120,9 @@ void on_fatal_signal(int sig, siginfo_t* info, void* uctx) {
 
 }  // namespace
 
-void registry_record_new(Fiber* f) {
+void registry_record_new(Fiber* fibers, int count) {
   std::lock_guard<SpinLock> g(g_all_lock);
-  g_all.push_back(f);
+  for (int i = 0; i < count; ++i) g_all.push_back(&fibers[i]);
 }
 
 bool take_dump_request() noexcept {
