@@ -14,12 +14,16 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
+
+#include "../runtime/test_util.h"
 
 namespace {
 
 namespace net = weft::net;
-using net::Clock;
+using weft_test::Clock;
+static_assert(std::is_same_v<Clock, net::Clock>, "deadlines take net::Clock time points");
 using namespace std::chrono_literals;
 
 // Calls wg.done() when it goes out of scope, so a failed ASSERT in a task does not hang wait().
@@ -74,6 +78,31 @@ void connect_pair(net::Listener& ln, net::Conn& client, net::Conn& server) {
   ASSERT_TRUE(s.ok()) << s.error().message();
   client = std::move(*c);
   server = std::move(*s);
+}
+
+// Accepts one connection on ln in a new task and echoes it until EOF; wg (added to here) is done
+// after that, and *echoed, when given, holds the bytes echoed.
+void echo_one_conn(net::Listener& ln, weft::WaitGroup& wg, std::size_t* echoed = nullptr) {
+  wg.add(1);
+  weft::go([&ln, &wg, echoed] {
+    Done done{wg};
+    auto s = ln.accept();
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    std::size_t n = echo(*s);
+    if (echoed) *echoed = n;
+  });
+}
+
+// Starts a task that reads from c once (nothing is expected to arrive); the returned channel
+// receives how the read ended: its error, or an empty error_code when it returned bytes or EOF.
+weft::Chan<std::error_code> read_in_task(net::Conn& c) {
+  weft::Chan<std::error_code> result(1);
+  weft::go([&c, result]() mutable {
+    char buf[16];
+    auto r = c.read(buf, sizeof buf);
+    result.send(r ? std::error_code{} : r.error());
+  });
+  return result;
 }
 
 net::Listener listen_local() {
@@ -195,13 +224,7 @@ TEST(NetDial, EchoRoundTrip) {
     net::Listener ln = listen_local();
     weft::WaitGroup wg;
     std::size_t echoed = 0;
-    wg.add(1);
-    weft::go([&] {
-      Done done{wg};
-      auto s = ln.accept();
-      ASSERT_TRUE(s.ok()) << s.error().message();
-      echoed = echo(*s);
-    });
+    echo_one_conn(ln, wg, &echoed);
 
     auto c = net::dial(ln.addr());
     ASSERT_TRUE(c.ok()) << c.error().message();
@@ -271,13 +294,7 @@ TEST(NetDial, LargeTransferArrivesIntact) {
     net::Listener ln = listen_local();
     weft::WaitGroup wg;
     std::size_t echoed = 0;
-    wg.add(1);
-    weft::go([&] {
-      Done done{wg};
-      auto s = ln.accept();
-      ASSERT_TRUE(s.ok()) << s.error().message();
-      echoed = echo(*s);
-    });
+    echo_one_conn(ln, wg, &echoed);
 
     auto c = net::dial(ln.addr());
     ASSERT_TRUE(c.ok()) << c.error().message();
@@ -404,13 +421,7 @@ TEST(NetDial, HostnameGoesThroughTheResolver) {
   weft::run([] {
     net::Listener ln = listen_local();
     weft::WaitGroup wg;
-    wg.add(1);
-    weft::go([&] {
-      Done done{wg};
-      auto s = ln.accept();
-      ASSERT_TRUE(s.ok()) << s.error().message();
-      echo(*s);
-    });
+    echo_one_conn(ln, wg);
     // "localhost" may resolve to ::1 first; dial must go on to 127.0.0.1.
     auto c = net::dial("localhost:" + std::to_string(ln.port()));
     ASSERT_TRUE(c.ok()) << c.error().message();
@@ -522,12 +533,7 @@ TEST(NetDeadline, DeadlineSetWhileParkedWakesTheReader) {
     net::Listener ln = listen_local();
     net::Conn client, server;
     ASSERT_NO_FATAL_FAILURE(connect_pair(ln, client, server));
-    weft::Chan<std::error_code> result(1);
-    weft::go([&, result]() mutable {
-      char buf[16];
-      auto r = client.read(buf, sizeof buf);  // no deadline yet
-      result.send(r ? std::error_code{} : r.error());
-    });
+    weft::Chan<std::error_code> result = read_in_task(client);  // no deadline yet
     weft::sleep_for(30ms);
     auto deadline = Clock::now() + 50ms;
     client.set_read_deadline(deadline);
@@ -612,12 +618,7 @@ TEST(NetClose, CloseFromAnotherTaskWakesParkedReader) {
     net::Listener ln = listen_local();
     net::Conn client, server;
     ASSERT_NO_FATAL_FAILURE(connect_pair(ln, client, server));
-    weft::Chan<std::error_code> result(1);
-    weft::go([&, result]() mutable {
-      char buf[16];
-      auto r = client.read(buf, sizeof buf);
-      result.send(r ? std::error_code{} : r.error());
-    });
+    weft::Chan<std::error_code> result = read_in_task(client);
     weft::sleep_for(50ms);  // let the reader park
     client.close();
     auto ec = result.recv();
@@ -647,12 +648,7 @@ TEST(NetClose, CloseRacingAReadAlwaysEndsIt) {
     for (int i = 0; i < 20000; ++i) {
       net::Conn client, server;
       ASSERT_NO_FATAL_FAILURE(connect_pair(ln, client, server));
-      weft::Chan<std::error_code> result(1);
-      weft::go([&, result]() mutable {
-        char buf[4];
-        auto r = client.read(buf, sizeof buf);
-        result.send(r ? std::error_code{} : r.error());
-      });
+      weft::Chan<std::error_code> result = read_in_task(client);
       for (int y = 0; y < i % 4; ++y) weft::yield();
       client.close();
       auto ec = result.recv();
@@ -764,13 +760,7 @@ TEST(NetThread, ConnWorksFromAPlainThread) {
     std::string addr = ln.addr();
     weft::WaitGroup wg;
     std::size_t echoed = 0;
-    wg.add(1);
-    weft::go([&] {
-      Done done{wg};
-      auto s = ln.accept();
-      ASSERT_TRUE(s.ok()) << s.error().message();
-      echoed = echo(*s);
-    });
+    echo_one_conn(ln, wg, &echoed);
 
     std::size_t sent = 0;
     std::thread client([addr, &sent] {

@@ -11,18 +11,15 @@
 #include <string>
 #include <thread>
 
+#include "test_util.h"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using weft_test::atomic_max;
+using weft_test::Clock;
 
 const weft::RuntimeOptions kOneProc{.max_procs = 1};
-
-void atomic_max(std::atomic<int>& m, int v) {
-  int cur = m.load();
-  while (cur < v && !m.compare_exchange_weak(cur, v)) {
-  }
-}
 
 TEST(Blocking, ReturnsTheCallablesValue) {
   weft::run(

@@ -10,20 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
 
 using namespace std::chrono_literals;
 
-// Waits (sleeping, so tasks and threads both work) until pred() holds or limit passes.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    weft::sleep_for(1ms);
-  }
-  return true;
-}
+using weft_test::eventually;
 
 TEST(Chan, UnbufferedSendWaitsForReceiver) {
   weft::run([] {

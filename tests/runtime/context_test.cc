@@ -9,10 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using weft_test::Clock;
 
 // done() of a cancelled context is closed: a receive returns nullopt at once.
 bool done_closed(const weft::Context& ctx) {

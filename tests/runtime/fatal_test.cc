@@ -1,7 +1,6 @@
 // Fatal conditions, checked in death tests: deadlock, an uncaught exception in a task, stack
 // overflow, and the warning about a task that runs without yielding.
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <weft/weft.h>
 
 #include <atomic>
@@ -9,9 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
-#include <string>
 #include <thread>
-#include <utility>
+
+#include "test_util.h"
 
 // TSan runs a background thread of its own; the deadlock detector counts any thread it does not
 // know as one that might still wake a task, so it (rightly) never fires under TSan.
@@ -24,8 +23,10 @@
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 using ::testing::ExitedWithCode;
+using weft_test::atomic_min;
+using weft_test::Clock;
+using weft_test::StderrCapture;
 
 [[noreturn]] void exit_now(int code) {
   std::fflush(nullptr);
@@ -179,49 +180,10 @@ TEST(FatalDeathTest, InfiniteRecursionInMainTaskIsStackOverflow) {
 
 // ----- a task that does not yield -----
 
-// Tees what the process writes to fd 2 (the runtime writes its warnings there) back to the real
-// stderr, noting whether a string went by.
-class StderrWatch {
- public:
-  explicit StderrWatch(std::string needle) : needle_(std::move(needle)) {
-    std::fflush(stderr);
-    int fds[2];
-    if (::pipe(fds) != 0) std::abort();
-    saved_ = ::dup(2);
-    ::dup2(fds[1], 2);
-    ::close(fds[1]);
-    reader_ = std::thread([this, in = fds[0]] {
-      std::string seen;
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::read(in, buf, sizeof buf)) > 0) {
-        ssize_t ignored = ::write(saved_, buf, static_cast<std::size_t>(n));
-        (void)ignored;
-        seen.append(buf, static_cast<std::size_t>(n));
-        if (seen.find(needle_) != std::string::npos) found_ = true;
-      }
-      ::close(in);
-    });
-  }
-  bool found() const { return found_.load(); }
-  // Restores fd 2; the reader drains the pipe and ends.
-  void stop() {
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    reader_.join();
-  }
-
- private:
-  std::string needle_;
-  int saved_ = -1;
-  std::thread reader_;
-  std::atomic<bool> found_{false};
-};
-
 // Spins at least 50 ms without yielding, and on until the warning has gone out and the other
 // tasks got somewhere meanwhile (at most 5 s: how soon the monitor thread gets a CPU on a busy
 // machine is not what is tested). Returns the other tasks' progress meanwhile.
-long spin(const std::atomic<long>& progress, const StderrWatch& watch) {
+long spin(const std::atomic<long>& progress, const StderrCapture& watch) {
   long before = progress.load();
   auto start = Clock::now();
   for (;;) {
@@ -234,14 +196,12 @@ long spin(const std::atomic<long>& progress, const StderrWatch& watch) {
 
 // The spinner's creation site is in this function, so the warning names it.
 void SpawnSpinner(const std::atomic<long>* progress, std::atomic<long>* during,
-                  const StderrWatch* watch, weft::WaitGroup* wg) {
+                  const StderrCapture* watch, weft::WaitGroup* wg) {
   weft::go([progress, during, watch, wg] {
     long made = spin(*progress, *watch);
     std::fprintf(stderr, "spinner %llu: other tasks progressed %ld while it spun\n",
                  static_cast<unsigned long long>(weft::task_id()), made);
-    long cur = during->load();
-    while (made < cur && !during->compare_exchange_weak(cur, made)) {
-    }
+    atomic_min(*during, made);
     wg->done();
   });
 }
@@ -249,7 +209,8 @@ void SpawnSpinner(const std::atomic<long>* progress, std::atomic<long>* during,
 // Runs spinners next to workers that sleep in short steps; returns how far the workers got
 // while the spinners spun (the least over the spinners).
 long SpinScenario(const weft::RuntimeOptions& opts, int spinners) {
-  StderrWatch watch("without yielding");
+  StderrCapture watch(/*tee=*/true);  // the death test matches the warning on stderr
+  watch.start("without yielding");
   std::atomic<long> progress{0};
   std::atomic<long> during{1L << 40};
   std::atomic<bool> stop{false};
@@ -275,7 +236,7 @@ long SpinScenario(const weft::RuntimeOptions& opts, int spinners) {
         workers.wait();
       },
       opts);
-  watch.stop();
+  (void)watch.stop();
   return during.load();
 }
 

@@ -9,20 +9,13 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto end = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    weft::sleep_for(1ms);
-  }
-  return true;
-}
+using weft_test::Clock;
+using weft_test::eventually;
 
 // Counts constructions and destructions.
 struct Counted {

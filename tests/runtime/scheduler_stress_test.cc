@@ -4,9 +4,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -14,6 +12,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "test_util.h"
 
 namespace {
 
@@ -32,36 +32,8 @@ constexpr int kScale = 1;
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-// Ends the process if a test hangs (a hang guard, not a speed requirement).
-class Watchdog {
- public:
-  Watchdog(const char* what, std::chrono::seconds limit)
-      : th_([this, what, limit] {
-          std::unique_lock<std::mutex> l(mu_);
-          if (!cv_.wait_for(l, limit, [this] { return done_; })) {
-            std::fprintf(stderr, "watchdog: %s did not finish within %lld s\n", what,
-                         static_cast<long long>(limit.count()));
-            std::fflush(stderr);
-            std::_Exit(3);
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    th_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread th_;
-};
+using weft_test::Clock;
+using weft_test::Watchdog;
 
 // Set of OS threads seen, shared by tasks.
 class ThreadSet {

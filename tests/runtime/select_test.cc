@@ -11,19 +11,28 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using weft_test::Clock;
+using weft_test::eventually;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto end = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    weft::sleep_for(1ms);
-  }
-  return true;
+// Sends v on c from a new task once d has passed.
+void send_after(weft::Chan<int> c, std::chrono::milliseconds d, int v) {
+  weft::go([c, d, v]() mutable {
+    weft::sleep_for(d);
+    c.send(v);
+  });
+}
+
+// Closes c from a new task once d has passed.
+void close_after(weft::Chan<int> c, std::chrono::milliseconds d) {
+  weft::go([c, d]() mutable {
+    weft::sleep_for(d);
+    c.close();
+  });
 }
 
 TEST(Select, RecvCaseTakesTheReadyChannel) {
@@ -72,10 +81,7 @@ TEST(Select, SendCaseDeliversValue) {
 TEST(Select, BlockedRecvWokenBySender) {
   weft::run([] {
     weft::Chan<int> a, b;
-    weft::go([b]() mutable {
-      weft::sleep_for(10ms);
-      b.send(77);
-    });
+    send_after(b, 10ms, 77);
     std::optional<int> got;
     std::size_t idx =
         weft::select(weft::on_recv(a), weft::on_recv(b, [&](std::optional<int> v) { got = v; }));
@@ -162,10 +168,7 @@ TEST(Select, ZeroTimeoutWithNothingReady) {
 TEST(Select, CaseReadyBeforeTimeoutWins) {
   weft::run([] {
     weft::Chan<int> a;
-    weft::go([a]() mutable {
-      weft::sleep_for(5ms);
-      a.send(1);
-    });
+    send_after(a, 5ms, 1);
     std::optional<int> got;
     std::size_t idx = weft::select(weft::on_recv(a, [&](std::optional<int> v) { got = v; }),
                                    weft::on_timeout(10s));
@@ -201,10 +204,7 @@ TEST(Select, ClosedChannelRecvGetsNullopt) {
 TEST(Select, CloseWakesBlockedSelectRecv) {
   weft::run([] {
     weft::Chan<int> a, b;
-    weft::go([b]() mutable {
-      weft::sleep_for(10ms);
-      b.close();
-    });
+    close_after(b, 10ms);
     bool called = false;
     std::optional<int> got = 5;
     std::size_t idx = weft::select(weft::on_recv(a), weft::on_recv(b, [&](std::optional<int> v) {
@@ -232,10 +232,7 @@ TEST(Select, SendToClosedChannelThrows) {
 TEST(Select, CloseWhileBlockedInSelectSendThrows) {
   weft::run([] {
     weft::Chan<int> a, b;
-    weft::go([a]() mutable {
-      weft::sleep_for(10ms);
-      a.close();
-    });
+    close_after(a, 10ms);
     bool ran = false;
     EXPECT_THROW(weft::select(weft::on_send(a, 1, [&] { ran = true; }), weft::on_recv(b)),
                  weft::ChanClosedError);
@@ -356,10 +353,7 @@ TEST(Select, ThreadSelectWokenByThreadSender) {
 TEST(Select, SameChannelInTwoCases) {
   weft::run([] {
     weft::Chan<int> a;
-    weft::go([a]() mutable {
-      weft::sleep_for(5ms);
-      a.send(1);
-    });
+    send_after(a, 5ms, 1);
     std::optional<int> got;
     std::size_t idx = weft::select(weft::on_recv(a, [&](std::optional<int> v) { got = v; }),
                                    weft::on_recv(a, [&](std::optional<int> v) { got = v; }));
@@ -380,10 +374,7 @@ TEST(Select, ManyChannelsWokenByAnyNoStaleWaiters) {
     for (int i = 0; i < kChans; ++i) chans.emplace_back(0);
     for (int round = 0; round < kChans; ++round) {
       int fire = (round * 7) % kChans;
-      weft::go([c = chans[static_cast<std::size_t>(fire)], fire]() mutable {
-        weft::sleep_for(1ms);
-        c.send(1000 + fire);
-      });
+      send_after(chans[static_cast<std::size_t>(fire)], 1ms, 1000 + fire);
       std::optional<int> got;
       int from = -1;
       auto on = [&](int i) {

@@ -10,25 +10,33 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using weft_test::atomic_max;
+using weft_test::Clock;
+using weft_test::eventually;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto end = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    weft::sleep_for(1ms);
-  }
-  return true;
-}
-
-void atomic_max(std::atomic<int>& m, int v) {
-  int cur = m.load();
-  while (cur < v && !m.compare_exchange_weak(cur, v)) {
-  }
+// Runs body on `threads` plain threads and, meanwhile, in `tasks` tasks of one run(); returns
+// once every call has returned.
+template <class F>
+void run_on_threads_and_tasks(int threads, int tasks, const F& body) {
+  std::vector<std::thread> ths;
+  for (int t = 0; t < threads; ++t) ths.emplace_back(body);
+  weft::run([&] {
+    weft::WaitGroup wg;
+    for (int t = 0; t < tasks; ++t) {
+      wg.add(1);
+      weft::go([&] {
+        body();
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  for (auto& th : ths) th.join();
 }
 
 // ----- Mutex -----
@@ -49,20 +57,7 @@ TEST(Mutex, MutualExclusionTasksAndThreads) {
       mu.unlock();
     }
   };
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) threads.emplace_back(body);
-  weft::run([&] {
-    weft::WaitGroup wg;
-    for (int t = 0; t < kTasks; ++t) {
-      wg.add(1);
-      weft::go([&] {
-        body();
-        wg.done();
-      });
-    }
-    wg.wait();
-  });
-  for (auto& th : threads) th.join();
+  run_on_threads_and_tasks(kThreads, kTasks, body);
   EXPECT_EQ(counter, long{kTasks + kThreads} * kIters);
   EXPECT_EQ(max_inside.load(), 1);
 }
@@ -597,20 +592,7 @@ TEST(Once, RunsOnceUnderConcurrency) {
     });
     if (value.load() != 42) saw_unset++;  // every caller returns after the call finished
   };
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i) threads.emplace_back(caller);
-  weft::run([&] {
-    weft::WaitGroup wg;
-    for (int i = 0; i < 40; ++i) {
-      wg.add(1);
-      weft::go([&] {
-        caller();
-        wg.done();
-      });
-    }
-    wg.wait();
-  });
-  for (auto& th : threads) th.join();
+  run_on_threads_and_tasks(3, 40, caller);
   EXPECT_EQ(calls.load(), 1);
   EXPECT_EQ(saw_unset.load(), 0);
   EXPECT_TRUE(once.done());

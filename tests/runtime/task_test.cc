@@ -1,12 +1,10 @@
 // Tasks: go, run, yield, task ids, the task dump and per-task exception state.
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <weft/weft.h>
 
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -19,79 +17,15 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto end = Clock::now() + limit;
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    weft::sleep_for(1ms);
-  }
-  return true;
-}
-
-// Captures what is written to fd 2 (the runtime writes its warnings there) between start and
-// stop.
-class StderrCapture {
- public:
-  void start() {
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    saved_ = ::dup(2);
-    ::dup2(::fileno(file_), 2);
-  }
-  std::string stop() {
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    std::string out;
-    std::rewind(file_);
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, file_)) > 0) out.append(buf, n);
-    std::fclose(file_);
-    return out;
-  }
-
- private:
-  std::FILE* file_ = nullptr;
-  int saved_ = -1;
-};
-
-// Ends the process with a message if a test hangs (a hang guard, not a speed requirement).
-class Watchdog {
- public:
-  Watchdog(std::string what, std::chrono::seconds limit)
-      : th_([this, what = std::move(what), limit] {
-          std::unique_lock<std::mutex> l(mu_);
-          if (!cv_.wait_for(l, limit, [this] { return done_; })) {
-            // stdout too: a test may have redirected stderr.
-            for (std::FILE* f : {stdout, stderr})
-              std::fprintf(f, "watchdog: %s (no progress within %lld s)\n", what.c_str(),
-                           static_cast<long long>(limit.count()));
-            std::fflush(nullptr);
-            std::_Exit(3);
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    th_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread th_;
-};
+using weft_test::eventually;
+using weft_test::ping_pong;
+using weft_test::StderrCapture;
+using weft_test::Watchdog;
 
 // ----- go and run -----
 
@@ -216,21 +150,7 @@ TEST(Task, RunConcurrentlyFromThreads) {
   std::atomic<int> total{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      weft::run([&] {
-        weft::Chan<int> ping, pong;
-        weft::go([ping, pong]() mutable {
-          for (int v : ping) pong.send(v + 1);
-        });
-        int v = 0;
-        for (int i = 0; i < 200; ++i) {
-          ping.send(v);
-          v = *pong.recv();
-        }
-        ping.close();
-        total += v;
-      });
-    });
+    threads.emplace_back([&] { weft::run([&] { total += ping_pong(200); }); });
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(total.load(), kThreads * 200);

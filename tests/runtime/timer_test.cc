@@ -9,10 +9,14 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using weft_test::atomic_max;
+using weft_test::Clock;
+using weft_test::ping_pong;
 
 // Ticker::chan() is a const reference; receiving needs a (shared) handle.
 weft::Chan<Clock::time_point> ch(const weft::Ticker& t) {
@@ -218,9 +222,7 @@ TEST(Sleep, SleepForNeverWakesEarly1000Sleepers) {
         if (elapsed < d) {
           early++;
           long long by = std::chrono::duration_cast<std::chrono::nanoseconds>(d - elapsed).count();
-          long long cur = worst_early_ns.load();
-          while (by > cur && !worst_early_ns.compare_exchange_weak(cur, by)) {
-          }
+          atomic_max(worst_early_ns, by);
         }
         wg.done();
       });
@@ -297,17 +299,7 @@ TEST(Sleep, SleepersDoNotBlockOtherTasks) {
       });
     }
     // While 50 tasks sleep, a ping-pong pair runs to completion.
-    weft::Chan<int> ping, pong;
-    weft::go([ping, pong]() mutable {
-      for (int v : ping) pong.send(v + 1);
-    });
-    int x = 0;
-    for (int i = 0; i < 1000; ++i) {
-      ping.send(x);
-      x = *pong.recv();
-    }
-    ping.close();
-    EXPECT_EQ(x, 1000);
+    EXPECT_EQ(ping_pong(1000), 1000);
     wg.wait();
   });
 }
