@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <weft/weft.h>
 
+#include <signal.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -299,6 +301,27 @@ TEST(Task, DumpListsParkedTaskWithWaitReasonAndSite) {
     // Once it has run to its end it is no longer listed.
     EXPECT_TRUE(eventually(
         [&] { return weft::dump_tasks_string().find("chan receive") == std::string::npos; }));
+  });
+}
+
+// SIGQUIT prints the same dump on stderr and the program goes on.
+TEST(Task, SigquitPrintsTheDumpAndKeepsRunning) {
+  weft::run([] {
+    weft::Chan<int> c;
+    weft::Chan<int> got(1);
+    weft::go([c, got] { got.send(*c.recv()); });
+    ASSERT_TRUE(eventually(
+        [&] { return weft::dump_tasks_string().find("chan receive") != std::string::npos; }));
+    StderrCapture capture;
+    capture.start("chan receive");
+    ASSERT_EQ(::kill(::getpid(), SIGQUIT), 0);
+    bool printed = eventually([&] { return capture.found(); });
+    std::string text = capture.stop();
+    EXPECT_TRUE(printed) << text;
+    EXPECT_NE(text.find("live tasks"), std::string::npos) << text;
+    EXPECT_NE(text.find("task_test.cc:"), std::string::npos) << text;
+    c.send(1);  // still alive and scheduling
+    EXPECT_EQ(got.recv(), 1);
   });
 }
 
