@@ -79,7 +79,7 @@ class Chan {
   bool operator==(const Chan& o) const noexcept { return core_ == o.core_; }
 
   // Range-for over the channel receives until it is closed and drained.
-  class iterator {
+  class iterator {  // NOLINT(readability-identifier-naming): the standard's name
    public:
     using value_type = T;
     using difference_type = std::ptrdiff_t;
