@@ -339,17 +339,22 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
       if (t->w->claim(t->index)) t->w->wake();
     };
     timer.arg = &targ;
-    timer_start(&timer, deadline_ns);
   }
   if (current_fiber()) {
-    park(
-        WaitReason::kSelect,
-        [](void* a) {
-          static_cast<SelectLocks*>(a)->unlock();
-          return true;
-        },
-        &locks);
+    // Unlock the channels and arm the timeout once the task is parked (see park()).
+    struct Commit {
+      SelectLocks* locks;
+      TimerEntry* timer;
+      int64_t deadline;
+    } commit{&locks, &timer, deadline_ns};
+    park(WaitReason::kSelect, [](void* a) {
+      auto* c = static_cast<Commit*>(a);
+      c->locks->unlock();
+      if (c->deadline >= 0) timer_start(c->timer, c->deadline);
+      return true;
+    }, &commit);
   } else {
+    if (deadline_ns >= 0) timer_start(&timer, deadline_ns);
     if (n > 0) locks.unlock();
     w.wait(WaitReason::kSelect, nullptr);
   }

@@ -65,9 +65,8 @@ struct StackCache {
 enum class FiberState : uint8_t {
   kRunnable,     // in a run queue
   kRunning,      // on a thread
-  kParking,      // switching out to park
-  kParked,       // waiting for ready()
-  kWakePending,  // ready() came before the park completed
+  kParking,   // switching out to park
+  kParked,    // waiting for ready(); reachable by wakers only after its commit ran
   kDead,
 };
 

@@ -827,12 +827,12 @@ void process_post(Machine* m, Fiber* f) {
   m->post = PostAction::kNone;
   switch (action) {
     case PostAction::kPark: {
-      bool keep = f->commit ? f->commit(f->commit_arg) : true;
-      FiberState st = FiberState::kParking;
-      if (!keep ||
-          !f->state.compare_exchange_strong(st, FiberState::kParked, std::memory_order_acq_rel)) {
-        make_runnable(m, f, true);
-      }
+      // f's context is saved, so it is parked; the commit then makes it reachable (releases the
+      // lock it is queued under, publishes it to the poller, arms its timer). Nobody can ready
+      // it before that, so no atomic read-modify-write is needed here. After a successful
+      // commit f may already run elsewhere: do not touch it.
+      f->state.store(FiberState::kParked, std::memory_order_release);
+      if (f->commit && !f->commit(f->commit_arg)) make_runnable(m, f, true);  // cancelled
       break;
     }
     case PostAction::kYield:
@@ -1011,14 +1011,8 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
   Machine* m = current_machine();
   Fiber* f = m ? m->current : nullptr;
   if (!f) fatal("park called outside a task");
-  FiberState st = FiberState::kRunning;
-  if (!f->state.compare_exchange_strong(st, FiberState::kParking, std::memory_order_acq_rel)) {
-    // A ready() arrived before we parked: consume it, but still run the commit (it releases
-    // the caller's locks).
-    if (commit) commit(arg);
-    f->state.store(FiberState::kRunning, std::memory_order_relaxed);
-    return;
-  }
+  // No one can ready f yet: waiters become reachable only through commit (see process_post).
+  f->state.store(FiberState::kParking, std::memory_order_relaxed);
   f->wait_reason.store(reason, std::memory_order_relaxed);
   f->wait_since_ns.store(coarse_now_ns(), std::memory_order_relaxed);
   f->commit = commit;
@@ -1028,24 +1022,10 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
 }
 
 void ready(Fiber* f) noexcept {
-  FiberState st = f->state.load(std::memory_order_acquire);
-  for (;;) {
-    switch (st) {
-      case FiberState::kParked:
-        if (f->state.compare_exchange_weak(st, FiberState::kRunnable, std::memory_order_acq_rel)) {
-          make_runnable(current_machine(), f, true);
-          return;
-        }
-        break;
-      case FiberState::kParking:
-      case FiberState::kRunning:
-        if (f->state.compare_exchange_weak(st, FiberState::kWakePending, std::memory_order_acq_rel))
-          return;
-        break;
-      default:
-        fatal("ready() of a task that is not waiting", f);
-    }
-  }
+  FiberState st = FiberState::kParked;
+  if (!f->state.compare_exchange_strong(st, FiberState::kRunnable, std::memory_order_acq_rel))
+    fatal("ready() of a task that is not parked (woken twice, or before it parked)", f);
+  make_runnable(current_machine(), f, true);
 }
 
 Fiber* current_fiber() noexcept {

@@ -33,7 +33,6 @@ const char* state_name(FiberState s) {
       return "running";
     case FiberState::kParking:
     case FiberState::kParked:
-    case FiberState::kWakePending:
       return "waiting";
     case FiberState::kDead:
       return "dead";

@@ -165,13 +165,21 @@ void sleep_for(std::chrono::nanoseconds d) {
     yield();
     return;
   }
-  Waiter w;
-  TimerEntry t;
-  t.fire = [](void* a) { static_cast<Waiter*>(a)->wake(); };
-  t.arg = &w;
-  timer_start(&t, now_ns() + d.count());
-  w.wait(WaitReason::kSleep, nullptr);
-  timer_stop(&t);
+  struct Sleep {
+    Waiter waiter;
+    TimerEntry timer;
+    int64_t when;
+  } sl;
+  sl.timer.fire = [](void* a) { static_cast<Waiter*>(a)->wake(); };
+  sl.timer.arg = &sl.waiter;
+  sl.when = now_ns() + d.count();
+  // The timer is armed by the park's commit, once the task is parked, so it cannot fire early.
+  park(WaitReason::kSleep, [](void* a) {
+    auto* s = static_cast<Sleep*>(a);
+    timer_start(&s->timer, s->when);
+    return true;
+  }, &sl);
+  timer_stop(&sl.timer);
 }
 
 }  // namespace weft

@@ -36,9 +36,11 @@ class ThreadParker;
 // Returns the running task, or nullptr on a thread that is not running a task.
 Fiber* current_fiber() noexcept;
 
-// Parks the running task. commit(arg) runs on the scheduler after the task has been switched out;
-// when it returns false the park is cancelled and the task runs again. A ready() that arrives
-// before the park completes is not lost: the park returns at once.
+// Parks the running task. commit(arg) runs after the task has been switched out and marked
+// parked; it is what makes the task reachable by a waker (it releases the lock the task is
+// queued under, publishes it, arms its timer). When it returns false the park is cancelled and
+// the task runs again. A waker must not be able to reach the task before the commit: a ready()
+// of a task that is not parked ends the program.
 // REQUIRES: called from a task.
 void park(WaitReason reason, bool (*commit)(void*), void* arg);
 
