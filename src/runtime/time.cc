@@ -2,6 +2,7 @@
 #include "weft/runtime/time.h"
 
 #include "runtime/internal.h"
+#include "weft/runtime/sync.h"
 
 namespace weft {
 
@@ -21,7 +22,7 @@ Chan<Clock::time_point> after(std::chrono::nanoseconds d) {
     delete self;  // the firing code does not touch a one-shot timer after its callback
   };
   t->entry.arg = t;
-  detail::timer_start(&t->entry, detail::now_ns() + std::max<int64_t>(0, d.count()));
+  detail::timer_start(&t->entry, detail::deadline_after(d));
   return out;
 }
 
@@ -52,7 +53,7 @@ void Ticker::reset(std::chrono::nanoseconds period) {
   state_->entry.period_ns = period.count();
   state_->entry.fire = [](void* a) { (void)static_cast<State*>(a)->chan.try_send(Clock::now()); };
   state_->entry.arg = state_.get();
-  detail::timer_start(&state_->entry, detail::now_ns() + period.count());
+  detail::timer_start(&state_->entry, detail::deadline_after(period));
 }
 
 }  // namespace weft

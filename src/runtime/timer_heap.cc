@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "runtime/internal.h"
+#include "weft/runtime/sync.h"
 #include "weft/runtime/task.h"
 
 namespace weft::detail {
@@ -172,7 +173,7 @@ void sleep_for(std::chrono::nanoseconds d) {
   } sl;
   sl.timer.fire = [](void* a) { static_cast<Waiter*>(a)->wake(); };
   sl.timer.arg = &sl.waiter;
-  sl.when = now_ns() + d.count();
+  sl.when = deadline_after(d);
   // The timer is armed by the park's commit, once the task is parked, so it cannot fire early.
   park(WaitReason::kSleep, [](void* a) {
     auto* s = static_cast<Sleep*>(a);

@@ -11,6 +11,7 @@
 
 #include "weft/runtime/chan.h"
 #include "weft/runtime/detail/timer.h"
+#include "weft/runtime/sync.h"
 
 namespace weft {
 
@@ -142,7 +143,7 @@ std::size_t select(Cases&&... cases) {
             detail::fill_case(c, sc[next]);
             arg_of[next++] = I;
           } else if constexpr (K::kTimeout) {
-            deadline = detail::now_ns() + (c.after.count() > 0 ? c.after.count() : 0);
+            deadline = detail::deadline_after(c.after);
             timeout_arg = I;
           } else if constexpr (K::kDefault) {
             default_arg = I;

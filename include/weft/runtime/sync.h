@@ -253,7 +253,10 @@ void Once::call_slow(F&& fn) {
 #include "weft/runtime/detail/timer.h"
 
 namespace weft::detail {
+// now + d on the runtime's clock, saturating (a huge d means "never", not a wrapped past).
 inline int64_t deadline_after(std::chrono::nanoseconds d) {
-  return now_ns() + (d.count() > 0 ? d.count() : 0);
+  int64_t now = now_ns();
+  int64_t dn = d.count() > 0 ? d.count() : 0;
+  return dn > INT64_MAX - now ? INT64_MAX - 1 : now + dn;
 }
 }  // namespace weft::detail
