@@ -305,3 +305,33 @@ TEST(Sleep, SleepersDoNotBlockOtherTasks) {
 }
 
 }  // namespace
+
+namespace {
+
+// A huge duration means "a very long time", never a deadline that wrapped into the past.
+TEST(Timer, HugeDurationsDoNotWrapAround) {
+  weft::run([] {
+    constexpr auto kForever = std::chrono::hours(1'000'000'000);
+    weft::Chan<int> c;
+    weft::go([c] {
+      weft::sleep_for(std::chrono::milliseconds(10));
+      c.send(7);
+    });
+    int got = 0;
+    std::size_t idx = weft::select(weft::on_recv(c, [&](std::optional<int> v) { got = *v; }),
+                                   weft::on_timeout(kForever));
+    EXPECT_EQ(idx, 0u);
+    EXPECT_EQ(got, 7);
+
+    weft::Mutex mu;
+    mu.lock();
+    weft::go([&mu] {
+      weft::sleep_for(std::chrono::milliseconds(10));
+      mu.unlock();
+    });
+    EXPECT_TRUE(mu.try_lock_for(kForever));
+    mu.unlock();
+  });
+}
+
+}  // namespace
