@@ -348,9 +348,13 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
       int64_t deadline;
     } commit{&locks, &timer, deadline_ns};
     park(WaitReason::kSelect, [](void* a) {
-      auto* c = static_cast<Commit*>(a);
-      c->locks->unlock();
-      if (c->deadline >= 0) timer_start(c->timer, c->deadline);
+      // Arm the timer before unlocking: once a channel is unlocked this task may be woken,
+      // run elsewhere and leave select, and `commit` and the timer (on its stack) are gone.
+      // The locks are released last-first, so the task, which must take the first one again
+      // before it can leave, cannot go before unlock() is done with its stack.
+      Commit c = *static_cast<Commit*>(a);
+      if (c.deadline >= 0) timer_start(c.timer, c.deadline);
+      c.locks->unlock();
       return true;
     }, &commit);
   } else {

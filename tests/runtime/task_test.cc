@@ -306,6 +306,11 @@ TEST(Task, DumpListsParkedTaskWithWaitReasonAndSite) {
 
 // SIGQUIT prints the same dump on stderr and the program goes on.
 TEST(Task, SigquitPrintsTheDumpAndKeepsRunning) {
+#if defined(__SANITIZE_THREAD__)
+  // TSan defers a signal handler until the receiving thread leaves its system call; the run()
+  // caller sleeps in a raw futex call, so the dump would come only after the test.
+  GTEST_SKIP() << "TSan defers asynchronous signals";
+#endif
   weft::run([] {
     weft::Chan<int> c;
     weft::Chan<int> got(1);
