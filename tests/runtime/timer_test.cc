@@ -311,7 +311,7 @@ namespace {
 // A huge duration means "a very long time", never a deadline that wrapped into the past.
 TEST(Timer, HugeDurationsDoNotWrapAround) {
   weft::run([] {
-    constexpr auto kForever = std::chrono::hours(1'000'000'000);
+    constexpr auto kForever = std::chrono::hours(1'000'000'000);  // beyond int64 nanoseconds
     weft::Chan<int> c;
     weft::go([c] {
       weft::sleep_for(std::chrono::milliseconds(10));

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "weft/runtime/chan.h"
+#include "weft/runtime/detail/duration.h"
 #include "weft/runtime/detail/timer.h"
 #include "weft/runtime/sync.h"
 
@@ -106,7 +107,7 @@ detail::SendCase<T, std::decay_t<F>> on_send(const Chan<T>& ch, V&& value, F&& f
 // on_timeout(d, fn): a select case that fires when no other case is ready within d.
 template <class Rep, class Period, class F = detail::NoOp>
 detail::TimeoutCase<std::decay_t<F>> on_timeout(std::chrono::duration<Rep, Period> d, F&& fn = {}) {
-  return {std::chrono::duration_cast<std::chrono::nanoseconds>(d), std::forward<F>(fn)};
+  return {detail::saturating_ns(d), std::forward<F>(fn)};
 }
 // on_default(fn): a select case that runs when no other case is ready right now.
 template <class F = detail::NoOp>

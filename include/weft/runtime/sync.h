@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "weft/runtime/detail/duration.h"
 #include "weft/runtime/detail/park.h"
 #include "weft/runtime/detail/spinlock.h"
 
@@ -63,7 +64,7 @@ class Mutex {
   static constexpr uint32_t kHandoff = 4;  // the lock is being handed to a woken waiter
   template <class D>
   static int64_t now_plus(D d) {
-    return detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d));
+    return detail::deadline_after(detail::saturating_ns(d));
   }
   bool lock_slow(int64_t deadline_ns);
   void unlock_slow();
@@ -129,7 +130,7 @@ class CondVar {
     detail::Waiter w;
     detail::WaitNode n;
     n.waiter = &w;
-    int64_t deadline = detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d));
+    int64_t deadline = detail::deadline_after(detail::saturating_ns(d));
     qlock_.lock();
     waiters_.push_back(&n);
     lock.unlock();
@@ -139,11 +140,11 @@ class CondVar {
   }
   template <class Lock, class Rep, class Period, class Pred>
   bool wait_for(Lock& lock, std::chrono::duration<Rep, Period> d, Pred pred) {
-    auto until = std::chrono::steady_clock::now() + d;
+    int64_t until = detail::deadline_after(detail::saturating_ns(d));
     while (!pred()) {
-      auto left = until - std::chrono::steady_clock::now();
-      if (left <= left.zero()) return pred();
-      wait_for(lock, left);
+      int64_t left = until - detail::now_ns();
+      if (left <= 0) return pred();
+      wait_for(lock, std::chrono::nanoseconds(left));
     }
     return true;
   }
@@ -220,7 +221,7 @@ class Semaphore {
   // Waits at most d; returns false (taking nothing) on timeout.
   template <class Rep, class Period>
   [[nodiscard]] bool try_acquire_for(std::chrono::duration<Rep, Period> d, int64_t n = 1) {
-    return acquire_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)), n);
+    return acquire_until(detail::deadline_after(detail::saturating_ns(d)), n);
   }
   // Gives back n units, waking waiters in order.
   void release(int64_t n = 1);

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "weft/runtime/detail/duration.h"
 #include "weft/runtime/detail/task_fn.h"
 
 namespace weft {
@@ -62,7 +63,7 @@ void yield();
 void sleep_for(std::chrono::nanoseconds d);
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
-  sleep_for(std::chrono::ceil<std::chrono::nanoseconds>(d));
+  sleep_for(detail::saturating_ns(d));
 }
 // sleep_until parks the calling task until t has passed.
 template <class Duration>
