@@ -44,8 +44,9 @@ Stack stack_alloc(struct StackCache* cache);
 void stack_free(struct StackCache* cache, Stack s);
 // Moves a processor cache's stacks to the shared pool. REQUIRES: the caller owns the cache.
 void stack_cache_flush(struct StackCache* cache);
-// Returns the memory of stacks idle since the last call to the kernel (sysmon, about 1/s).
-void stack_pool_trim();
+// Returns the memory of pooled stacks to the kernel: those idle since the previous call (sysmon,
+// about once a second), or every pooled stack when all is true.
+void stack_pool_trim(bool all = false);
 // Bytes of stack address space reserved, and stacks handed out now.
 std::size_t stack_reserved_bytes() noexcept;
 std::size_t stacks_in_use() noexcept;

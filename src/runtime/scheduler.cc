@@ -1156,7 +1156,7 @@ void release_idle_memory() {
   if (m && m->p) {
     stack_cache_flush(&m->p->stacks);
   }
-  stack_pool_trim();
+  stack_pool_trim(/*all=*/true);
   ::malloc_trim(0);
 }
 

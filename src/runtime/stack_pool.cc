@@ -29,7 +29,14 @@ struct Pool {
   long guarded_made = 0;
   std::vector<Stack> free;     // idle stacks, dirty or clean
   std::size_t clean_from = 0;  // free[0, clean_from) had their memory returned
-  std::vector<std::pair<char*, std::size_t>> regions;  // every reservation, for overflow checks
+  std::size_t aged_end = 0;    // free[clean_from, aged_end) were idle at the last trim too
+  struct Region {
+    char* base;
+    std::size_t len;
+    std::size_t stride;  // distance between stacks (guarded ones have a guard page each)
+    bool guarded;
+  };
+  std::vector<Region> regions;  // every reservation, for overflow checks
   std::atomic<std::size_t> reserved{0};
   std::atomic<std::size_t> in_use{0};
 };
@@ -43,38 +50,42 @@ std::size_t round_up(std::size_t n, std::size_t a) {
   return (n + a - 1) / a * a;
 }
 
-// Reserves memory for more stacks and pushes them onto the free list. REQUIRES: pool lock.
+// Reserves memory for kChunkStacks more stacks and adds them to the free list. The system calls
+// run without the pool lock held. REQUIRES: the pool lock is NOT held.
 void grow(Pool& p) {
   const std::size_t sz = p.stack_size;
-  if (p.guarded_made < p.guarded_budget) {
-    // A few guarded stacks at a time: each is its own mapping with a PROT_NONE page below.
-    for (int i = 0; i < 16 && p.guarded_made < p.guarded_budget; ++i) {
-      std::size_t total = sz + p.page;
-      void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-      if (mem == MAP_FAILED) break;
-      char* c = static_cast<char*>(mem);
-      if (::mprotect(c, p.page, PROT_NONE) != 0) {
-        ::munmap(mem, total);
-        p.guarded_budget = p.guarded_made;  // out of mappings: stop guarding
-        break;
-      }
-      p.regions.emplace_back(c, total);
-      p.reserved.fetch_add(total, std::memory_order_relaxed);
-      p.free.push_back(Stack{c + p.page, sz, true});
-      ++p.guarded_made;
-    }
-    if (!p.free.empty()) return;
+  bool guarded;
+  {
+    std::lock_guard<SpinLock> g(p.lock);
+    guarded = p.guarded_made + static_cast<long>(kChunkStacks) <= p.guarded_budget;
+    if (guarded) p.guarded_made += static_cast<long>(kChunkStacks);
   }
-  std::size_t total = sz * kChunkStacks;
+  // Guarded stacks sit one page apart, each with a PROT_NONE page below it (two mappings per
+  // stack once protected); unguarded ones are packed.
+  const std::size_t stride = guarded ? sz + p.page : sz;
+  const std::size_t total = stride * kChunkStacks;
   void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) fatal("out of memory reserving task stacks");
   char* c = static_cast<char*>(mem);
-  p.regions.emplace_back(c, total);
+  std::size_t protected_count = kChunkStacks;
+  if (guarded) {
+    for (std::size_t i = 0; i < kChunkStacks; ++i) {
+      if (::mprotect(c + i * stride, p.page, PROT_NONE) != 0) {
+        protected_count = i;  // out of mappings: the rest go without a guard
+        break;
+      }
+    }
+  }
+  std::lock_guard<SpinLock> g(p.lock);
+  if (guarded && protected_count < kChunkStacks) p.guarded_budget = p.guarded_made;
+  p.regions.push_back(Pool::Region{c, total, stride, guarded});
   p.reserved.fetch_add(total, std::memory_order_relaxed);
   // Push highest first so the lowest address is handed out first.
-  for (std::size_t i = kChunkStacks; i-- > 0;) p.free.push_back(Stack{c + i * sz, sz, false});
+  for (std::size_t i = kChunkStacks; i-- > 0;) {
+    char* base = guarded ? c + i * stride + p.page : c + i * stride;
+    p.free.push_back(Stack{base, sz, guarded && i < protected_count});
+  }
 }
 
 }  // namespace
@@ -92,18 +103,25 @@ Stack stack_alloc(StackCache* cache) {
   Pool& p = pool();
   p.in_use.fetch_add(1, std::memory_order_relaxed);
   if (cache && cache->count > 0) return cache->items[--cache->count];
-  std::lock_guard<SpinLock> g(p.lock);
-  if (p.free.empty()) grow(p);
-  Stack s = p.free.back();
-  p.free.pop_back();
-  // Refill the cache with a few more while we hold the lock.
-  while (cache && cache->count < StackCache::kBatch / 2 && !p.free.empty()) {
-    cache->items[cache->count++] = p.free.back();
-    p.free.pop_back();
+  for (;;) {
+    {
+      std::lock_guard<SpinLock> g(p.lock);
+      if (!p.free.empty()) {
+        Stack s = p.free.back();
+        p.free.pop_back();
+        // Refill the cache with a few more while we hold the lock.
+        while (cache && cache->count < StackCache::kBatch / 2 && !p.free.empty()) {
+          cache->items[cache->count++] = p.free.back();
+          p.free.pop_back();
+        }
+        if (p.clean_from > p.free.size()) p.clean_from = p.free.size();
+        if (p.aged_end > p.free.size()) p.aged_end = p.free.size();
+        san::unpoison(s.base, s.size);
+        return s;
+      }
+    }
+    grow(p);
   }
-  if (p.clean_from > p.free.size()) p.clean_from = p.free.size();
-  san::unpoison(s.base, s.size);
-  return s;
 }
 
 void stack_free(StackCache* cache, Stack s) {
@@ -131,14 +149,22 @@ void stack_cache_flush(StackCache* cache) {
   while (cache->count > 0) p.free.push_back(cache->items[--cache->count]);
 }
 
-void stack_pool_trim() {
+void stack_pool_trim(bool all) {
   Pool& p = pool();
   std::vector<Stack> dirty;
   {
+    // Unless asked for all, only stacks that were already idle at the previous pass go back to
+    // the kernel, so a working set that cycles through the pool stays warm.
     std::lock_guard<SpinLock> g(p.lock);
-    if (p.free.size() <= p.clean_from) return;
-    dirty.assign(p.free.begin() + static_cast<std::ptrdiff_t>(p.clean_from), p.free.end());
-    p.free.resize(p.clean_from);
+    std::size_t end = all ? p.free.size() : std::min(p.aged_end, p.free.size());
+    if (end <= p.clean_from) {
+      p.aged_end = p.free.size();
+      return;
+    }
+    auto first = p.free.begin() + static_cast<std::ptrdiff_t>(p.clean_from);
+    auto last = p.free.begin() + static_cast<std::ptrdiff_t>(end);
+    dirty.assign(first, last);
+    p.free.erase(first, last);
   }
   // Coalesce neighbours so one madvise covers a run of stacks.
   std::sort(dirty.begin(), dirty.end(),
@@ -147,7 +173,7 @@ void stack_pool_trim() {
     char* start = dirty[i].base;
     char* end = dirty[i].base + dirty[i].size;
     std::size_t j = i + 1;
-    while (j < dirty.size() && dirty[j].base == end && !dirty[j].guarded) {
+    while (j < dirty.size() && dirty[j].base == end) {
       end += dirty[j].size;
       ++j;
     }
@@ -155,13 +181,10 @@ void stack_pool_trim() {
     i = j;
   }
   std::lock_guard<SpinLock> g(p.lock);
-  // Stacks freed meanwhile are dirty and must stay above the clean ones.
-  std::vector<Stack> newer(p.free.begin() + static_cast<std::ptrdiff_t>(p.clean_from),
-                           p.free.end());
-  p.free.resize(p.clean_from);
-  p.free.insert(p.free.end(), dirty.begin(), dirty.end());
-  p.clean_from = p.free.size();
-  p.free.insert(p.free.end(), newer.begin(), newer.end());
+  std::size_t at = std::min(p.clean_from, p.free.size());
+  p.free.insert(p.free.begin() + static_cast<std::ptrdiff_t>(at), dirty.begin(), dirty.end());
+  p.clean_from = at + dirty.size();
+  p.aged_end = p.free.size();
 }
 
 std::size_t stack_reserved_bytes() noexcept {
@@ -178,12 +201,11 @@ bool stack_is_overflow_address(const void* addr) noexcept {
   const char* a = static_cast<const char*>(addr);
   std::size_t n = p.regions.size();
   for (std::size_t i = 0; i < n && i < p.regions.capacity(); ++i) {
-    auto [base, len] = p.regions.data()[i];
-    if (a < base || a >= base + len) continue;
-    std::size_t off = static_cast<std::size_t>(a - base);
-    bool guarded_region = len == p.stack_size + p.page;
-    if (guarded_region) return off < 2 * p.page;
-    return off % p.stack_size < p.page;
+    const Pool::Region& r = p.regions.data()[i];
+    if (a < r.base || a >= r.base + r.len) continue;
+    std::size_t in_slot = static_cast<std::size_t>(a - r.base) % r.stride;
+    // The guard page and the stack's lowest page, or an unguarded stack's lowest page.
+    return in_slot < (r.guarded ? 2 * p.page : p.page);
   }
   return false;
 }
