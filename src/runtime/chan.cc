@@ -347,16 +347,19 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
       TimerEntry* timer;
       int64_t deadline;
     } commit{&locks, &timer, deadline_ns};
-    park(WaitReason::kSelect, [](void* a) {
-      // Arm the timer before unlocking: once a channel is unlocked this task may be woken,
-      // run elsewhere and leave select, and `commit` and the timer (on its stack) are gone.
-      // The locks are released last-first, so the task, which must take the first one again
-      // before it can leave, cannot go before unlock() is done with its stack.
-      Commit c = *static_cast<Commit*>(a);
-      if (c.deadline >= 0) timer_start(c.timer, c.deadline);
-      c.locks->unlock();
-      return true;
-    }, &commit);
+    park(
+        WaitReason::kSelect,
+        [](void* a) {
+          // Arm the timer before unlocking: once a channel is unlocked this task may be woken,
+          // run elsewhere and leave select, and `commit` and the timer (on its stack) are gone.
+          // The locks are released last-first, so the task, which must take the first one again
+          // before it can leave, cannot go before unlock() is done with its stack.
+          Commit c = *static_cast<Commit*>(a);
+          if (c.deadline >= 0) timer_start(c.timer, c.deadline);
+          c.locks->unlock();
+          return true;
+        },
+        &commit);
   } else {
     if (deadline_ns >= 0) timer_start(&timer, deadline_ns);
     if (n > 0) locks.unlock();

@@ -64,8 +64,8 @@ struct StackCache {
 // Fibers (fiber.cc)
 
 enum class FiberState : uint8_t {
-  kRunnable,     // in a run queue
-  kRunning,      // on a thread
+  kRunnable,  // in a run queue
+  kRunning,   // on a thread
   kParking,   // switching out to park
   kParked,    // waiting for ready(); reachable by wakers only after its commit ran
   kDead,

@@ -175,11 +175,14 @@ void sleep_for(std::chrono::nanoseconds d) {
   sl.timer.arg = &sl.waiter;
   sl.when = deadline_after(d);
   // The timer is armed by the park's commit, once the task is parked, so it cannot fire early.
-  park(WaitReason::kSleep, [](void* a) {
-    auto* s = static_cast<Sleep*>(a);
-    timer_start(&s->timer, s->when);
-    return true;
-  }, &sl);
+  park(
+      WaitReason::kSleep,
+      [](void* a) {
+        auto* s = static_cast<Sleep*>(a);
+        timer_start(&s->timer, s->when);
+        return true;
+      },
+      &sl);
   timer_stop(&sl.timer);
 }
 
