@@ -69,9 +69,10 @@ class Conn {
   void set_read_deadline(Clock::time_point t) noexcept;
   void set_write_deadline(Clock::time_point t) noexcept;
 
-  // "host:port" of each end ("[::1]:port" for IPv6).
+  // "host:port" of each end ("[::1]:port" for IPv6); "" once closed.
   std::string local_addr() const;
   std::string remote_addr() const;
+  // The socket's file descriptor (-1 when none), for setsockopt and the like; do not close it.
   int fd() const noexcept;
   // True while the Conn holds an open socket (false when default-constructed, moved from or
   // closed).
@@ -107,7 +108,9 @@ class Listener {
   // The bound address, "host:port" (the real port when listen asked for port 0).
   std::string addr() const;
   uint16_t port() const;
+  // Stops listening; a task parked in accept() returns std::errc::bad_file_descriptor.
   void close() noexcept;
+  // The listening socket's file descriptor (-1 when none); do not close it.
   int fd() const noexcept;
   // Bounds how long accept() waits; Clock::time_point{} clears it.
   void set_deadline(Clock::time_point t) noexcept;

@@ -73,9 +73,12 @@ class Chan {
   void close() const { core_->close(); }
   // Number of values in the buffer now.
   std::size_t size() const noexcept { return core_->size(); }
+  // The buffer size given at construction (0: unbuffered).
   std::size_t capacity() const noexcept { return core_->capacity(); }
+  // True once close() has been called (values may still be buffered).
   bool closed() const noexcept { return core_->closed(); }
 
+  // Handles are equal when they refer to the same channel.
   bool operator==(const Chan& o) const noexcept { return core_ == o.core_; }
 
   // Range-for over the channel receives until it is closed and drained.

@@ -31,6 +31,7 @@ class ContextKey {
 // parent. A default-constructed Context is background(): never cancelled, no deadline.
 class Context {
  public:
+  // The background context.
   Context();
   // The root context: never cancelled.
   static Context background();
