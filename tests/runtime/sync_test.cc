@@ -1,6 +1,8 @@
 // Mutex, RWMutex, CondVar, WaitGroup, Once and Semaphore, from tasks and plain threads.
 #include <gtest/gtest.h>
+
 #include <weft/weft.h>
+#include <memory>
 
 #include <atomic>
 #include <chrono>
@@ -810,6 +812,27 @@ TEST(Semaphore, FromPlainThreads) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(counter, 4 * 5000);
   EXPECT_EQ(s.available(), 1);
+}
+
+}  // namespace
+
+namespace {
+
+// wait() may return (and the WaitGroup be destroyed) while the last done() is still returning:
+// done() must not touch the group after the counter reaches zero with nobody waiting. ASan
+// catches a use after free here if it does.
+TEST(WaitGroup, DestroyedRightAfterWaitReturns) {
+  weft::run([] {
+    for (int i = 0; i < 2000; ++i) {
+      auto wg = std::make_unique<weft::WaitGroup>();
+      wg->add(1);
+      weft::WaitGroup* raw = wg.get();
+      weft::go([raw] { raw->done(); });
+      if (i % 2 == 0) weft::yield();  // sometimes the done() comes first, sometimes wait()
+      wg->wait();
+      wg.reset();
+    }
+  });
 }
 
 }  // namespace
