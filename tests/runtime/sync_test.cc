@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <weft/weft.h>
-#include <memory>
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
