@@ -29,10 +29,6 @@ using weft::detail::poll_set_deadline;
 using weft::detail::poll_wait;
 using RtPollDesc = weft::detail::PollDesc;
 
-RtPollDesc* rt(RtPollDesc* pd) {
-  return pd;
-}
-
 std::error_code last_error() {
   return {errno, std::system_category()};
 }
@@ -253,10 +249,10 @@ void Conn::set_deadline(Clock::time_point t) noexcept {
   set_write_deadline(t);
 }
 void Conn::set_read_deadline(Clock::time_point t) noexcept {
-  if (pd()) poll_set_deadline(rt(pd()), 'r', to_ns(t));
+  if (pd()) poll_set_deadline(pd(), 'r', to_ns(t));
 }
 void Conn::set_write_deadline(Clock::time_point t) noexcept {
-  if (pd()) poll_set_deadline(rt(pd()), 'w', to_ns(t));
+  if (pd()) poll_set_deadline(pd(), 'w', to_ns(t));
 }
 namespace {
 // The address of one end of pd's socket, or "" once it is closed.
@@ -337,7 +333,7 @@ int Listener::fd() const noexcept {
 }
 
 void Listener::set_deadline(Clock::time_point t) noexcept {
-  if (pd()) poll_set_deadline(rt(pd()), 'r', to_ns(t));
+  if (pd()) poll_set_deadline(pd(), 'r', to_ns(t));
 }
 
 Result<Listener> listen(std::string_view addr, const ListenOptions& opts) {
@@ -415,7 +411,7 @@ Result<Conn> dial(std::string_view addr, std::chrono::nanoseconds timeout) {
         sockaddr_storage peer{};
         socklen_t plen = sizeof peer;
         if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) break;
-        if (auto e = poll_wait(rt(pd), 'w')) {
+        if (auto e = poll_wait(pd, 'w')) {
           wait_ec = e;
           break;
         }

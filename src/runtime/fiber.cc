@@ -121,7 +121,6 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
       to->ctx = bctx::make_fcontext(to->stack.base + to->stack.size, to->stack.size, fiber_entry);
       to->tsan_fiber = san::tsan_create();
     }
-    to->last_m = m;
     to->state.store(FiberState::kRunning, std::memory_order_relaxed);
     bottom = to->stack.base;
     size = to->stack.size;

@@ -97,7 +97,6 @@ struct Fiber {
   void* tsan_fiber = nullptr;
   std::vector<std::pair<void*, void (*)(void*)>>* locals = nullptr;
   MainWaiter* main = nullptr;
-  struct Machine* last_m = nullptr;
 };
 
 // Switches the calling thread from `from` to `to` (nullptr stands for the thread's scheduler
@@ -149,7 +148,6 @@ struct alignas(64) Processor {
   struct Machine* m = nullptr;
   uint64_t schedtick = 0;
   std::atomic<uint64_t> published_tick{0};  // read by sysmon
-  std::atomic<int64_t> tick_since_ns{0};
   std::atomic<Fiber*> current{nullptr};
   Processor* idle_link = nullptr;
   TimerHeap timers;
@@ -255,8 +253,6 @@ int64_t coarse_now_ns() noexcept;
 
 // Counters for diagnostics and metrics.
 struct RuntimeCounters {
-  std::atomic<uint64_t> tasks_started{0};
-  std::atomic<uint64_t> switches{0};
   std::atomic<uint64_t> steals{0};
   std::atomic<uint64_t> sysmon_warnings{0};
   std::atomic<uint64_t> netpoll_waits{0};

@@ -60,7 +60,6 @@ struct Sched {
   std::atomic<uint64_t> id_source{1};
   std::atomic<int> run_callers{0};
   std::atomic<int> mains_live{0};
-  std::atomic<uint64_t> foreign_started{0};
   SchedConfig cfg;
   std::once_flag start_once;
   std::atomic<bool> started{false};
@@ -663,7 +662,6 @@ void free_fiber(Processor* p, Fiber* f) {
   f->main = nullptr;
   f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
   f->commit = nullptr;
-  f->last_m = nullptr;
   Sched& s = sched();
   if (!p) {
     std::lock_guard<SpinLock> g(s.free_lock);
@@ -1045,7 +1043,6 @@ void spawn(TaskFn fn, const std::source_location& site) {
   if (p) {
     runqput(p, f, true);
   } else {
-    sched().foreign_started.fetch_add(1, std::memory_order_relaxed);
     Sched& s = sched();
     std::lock_guard<SpinLock> g(s.lock);
     globrunqput_locked(s, f);

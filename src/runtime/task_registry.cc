@@ -171,16 +171,12 @@ const char* wait_reason_name(WaitReason r) noexcept {
       return "waitgroup";
     case WaitReason::kSemaphore:
       return "semaphore";
-    case WaitReason::kOnce:
-      return "once";
     case WaitReason::kSleep:
       return "sleep";
     case WaitReason::kNetRead:
       return "net read";
     case WaitReason::kNetWrite:
       return "net write";
-    case WaitReason::kRunMain:
-      return "run";
   }
   return "?";
 }

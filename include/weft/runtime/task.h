@@ -22,7 +22,8 @@ struct RuntimeOptions {
   // Usable stack size of each task, rounded up to pages. 0 takes 256 KiB.
   std::size_t stack_size = 0;
   // How many stacks get a guard page below them (one extra memory mapping each; Linux allows
-  // 65530 mappings). Stacks beyond this rely on a canary checked at every switch.
+  // 65530 mappings), in whole batches of 64. Stacks beyond this rely on a canary checked at
+  // every switch.
   // -1 takes 16384; WEFT_GUARDED_STACKS overrides.
   long guarded_stacks = -1;
   // Debug: every yield() moves the task to another thread (OS thread), so a stale thread-local

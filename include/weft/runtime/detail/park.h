@@ -20,11 +20,9 @@ enum class WaitReason : uint8_t {
   kCondVar,
   kWaitGroup,
   kSemaphore,
-  kOnce,
   kSleep,
   kNetRead,
   kNetWrite,
-  kRunMain,
 };
 
 // Returns a short name for a wait reason ("chan receive", "sleep", ...).
