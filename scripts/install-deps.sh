@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   libcli11-dev libfmt-dev
+  zlib1g-dev nlohmann-json3-dev
   clang clang-format clang-tidy libclang-rt-14-dev
 )
 

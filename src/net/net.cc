@@ -6,11 +6,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "runtime/netpoller.h"
@@ -230,6 +232,45 @@ Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
     done += static_cast<std::size_t>(n.value());
   }
   return done;
+}
+
+Result<std::size_t> Conn::send_file(int file_fd, int64_t offset, std::size_t count) {
+  if (!pd()) return std::errc::bad_file_descriptor;
+  OpGuard op(pd());
+  if (!op.ok) return std::errc::bad_file_descriptor;
+  std::size_t done = 0;
+  off_t off = static_cast<off_t>(offset);
+  while (done < count) {
+    auto n = retry_io(pd(), 'w', [&] { return ::sendfile(pd()->fd, file_fd, &off, count - done); });
+    if (!n) return n.error();
+    if (n.value() == 0) break;  // the file ended early
+    done += static_cast<std::size_t>(n.value());
+  }
+  return done;
+}
+
+void Conn::watch_hangup(HangupWatch* w) {
+  if (!pd()) return;
+  w->state.store(1, std::memory_order_release);
+  pd()->hangup.store(w, std::memory_order_release);
+  // A hang-up that happened before the watch was armed left no event to see: peek for it.
+  char c;
+  ssize_t n = ::recv(pd()->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+    weft::detail::poll_fire_hangup(pd());
+}
+
+bool Conn::unwatch_hangup(HangupWatch* w) noexcept {
+  if (w->state.load(std::memory_order_acquire) == 0) return false;
+  void* expected = w;
+  if (pd() && pd()->hangup.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel)) {
+    w->state.store(0, std::memory_order_relaxed);
+    return false;
+  }
+  // The poller (or watch_hangup's peek) took it: wait until fn has returned.
+  while (w->state.load(std::memory_order_acquire) != 3) std::this_thread::yield();
+  w->state.store(0, std::memory_order_relaxed);
+  return true;
 }
 
 void Conn::close() noexcept {

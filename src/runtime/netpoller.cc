@@ -168,6 +168,7 @@ Fiber* netpoll(int64_t timeout_ns) {
     }
     auto* pd = static_cast<PollDesc*>(events[i].data.ptr);
     uint32_t e = events[i].events;
+    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) poll_fire_hangup(pd);
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) push(unblock(pd, 'r', true));
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) push(unblock(pd, 'w', true));
   }
@@ -193,6 +194,7 @@ PollDesc* poll_open(int fd, std::error_code& ec) {
   pd->wd.store(0);
   pd->ops.store(0);
   pd->fd_closed.store(false);
+  pd->hangup.store(nullptr);
   pd->rtimer.fire = [](void* a) { deadline_fired(static_cast<PollDesc*>(a), 'r'); };
   pd->rtimer.arg = pd;
   pd->wtimer.fire = [](void* a) { deadline_fired(static_cast<PollDesc*>(a), 'w'); };
@@ -241,6 +243,15 @@ void poll_close(PollDesc* pd) noexcept {
   if (Fiber* f = unblock(pd, 'r', false)) ready(f);
   if (Fiber* f = unblock(pd, 'w', false)) ready(f);
   if (v == 0) close_fd(pd);
+}
+
+void poll_fire_hangup(PollDesc* pd) noexcept {
+  void* w = pd->hangup.exchange(nullptr, std::memory_order_acq_rel);
+  if (!w) return;
+  auto* watch = static_cast<HangupHook*>(w);
+  watch->state.store(2, std::memory_order_release);
+  watch->fn(watch);
+  watch->state.store(3, std::memory_order_release);
 }
 
 void poll_release(PollDesc* pd) noexcept {

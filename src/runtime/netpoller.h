@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "runtime/internal.h"
+#include "weft/runtime/detail/hangup.h"
 
 namespace weft::detail {
 
@@ -26,6 +27,8 @@ struct PollDesc {
   std::atomic<uint32_t> ops{0};
   std::atomic<bool> fd_closed{false};
   SpinLock deadline_lock;  // serialises deadline changes
+  // The armed HangupHook*, taken by the poller when it fires.
+  std::atomic<void*> hangup{nullptr};
   TimerEntry rtimer;
   TimerEntry wtimer;
   PollDesc* free_next = nullptr;
@@ -43,6 +46,8 @@ void poll_release(PollDesc* pd) noexcept;
 // Waits until pd is readable (mode 'r') or writable ('w'), its deadline passes or it is
 // closed. Returns an empty error_code when the caller should retry its system call.
 std::error_code poll_wait(PollDesc* pd, char mode);
+// Runs the hang-up watch armed on pd, if any (exactly once per arming).
+void poll_fire_hangup(PollDesc* pd) noexcept;
 // Sets the read ('r') or write ('w') deadline; 0 clears it.
 void poll_set_deadline(PollDesc* pd, char mode, int64_t deadline_ns) noexcept;
 

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "weft/net/result.h"
+#include "weft/runtime/detail/hangup.h"
 
 namespace weft::detail {
 struct PollDesc;
@@ -37,6 +38,12 @@ class PollHandle {
 namespace weft::net {
 
 using Clock = std::chrono::steady_clock;
+
+// HangupWatch is a callback the runtime runs once when the peer of a watched Conn closes its
+// end or the connection fails (the poller saw EPOLLRDHUP, EPOLLHUP or EPOLLERR). Set fn; it
+// runs on a runtime thread, outside any task, so it must be short and must not block
+// (cancelling a Context is the intended use). The object must outlive unwatch_hangup().
+using HangupWatch = weft::detail::HangupHook;
 
 // Conn is a connected TCP socket, move-only; the destructor closes it. read and write park the
 // calling task while the socket is not ready (on a plain thread they block the thread) and
@@ -79,6 +86,16 @@ class Conn {
   bool valid() const noexcept;
   // Turns off Nagle's algorithm (on by default for accepted and dialled sockets).
   std::error_code set_nodelay(bool on);
+
+  // Sends count bytes of the open file file_fd starting at offset with sendfile(2), parking
+  // while the socket is full; returns the bytes sent (fewer only when the file is shorter).
+  [[nodiscard]] Result<std::size_t> send_file(int file_fd, int64_t offset, std::size_t count);
+
+  // Arms w: w->fn runs once if the peer hangs up while it is armed, including a hang-up that
+  // already happened (checked with a non-blocking peek). At most one watch per Conn.
+  void watch_hangup(HangupWatch* w);
+  // Disarms w; once this returns w->fn is not running and will not run. Returns true if fn ran.
+  bool unwatch_hangup(HangupWatch* w) noexcept;
 
   // Adopts a connected socket; it is made non-blocking.
   static Result<Conn> from_fd(int fd);

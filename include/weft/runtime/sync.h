@@ -13,6 +13,7 @@
 #include "weft/runtime/detail/duration.h"
 #include "weft/runtime/detail/park.h"
 #include "weft/runtime/detail/spinlock.h"
+#include "weft/runtime/detail/timer.h"
 
 namespace weft {
 
@@ -251,7 +252,6 @@ void Once::call_slow(F&& fn) {
 
 }  // namespace weft
 
-#include "weft/runtime/detail/timer.h"
 
 namespace weft::detail {
 // now + d on the runtime's clock, saturating (a huge d means "never", not a wrapped past).

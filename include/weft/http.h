@@ -1,0 +1,12 @@
+// weft::http: the HTTP/1.1 server, router, middleware, static files and client.
+#pragma once
+
+#include "weft/http/file_server.h"
+#include "weft/http/handler.h"
+#include "weft/http/headers.h"
+#include "weft/http/middleware.h"
+#include "weft/http/mux.h"
+#include "weft/http/parser.h"
+#include "weft/http/request.h"
+#include "weft/http/server.h"
+#include "weft/http/status.h"

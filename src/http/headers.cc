@@ -1,0 +1,94 @@
+// Headers: field storage and case-insensitive lookup.
+#include "weft/http/headers.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace weft::http {
+
+bool equal_fold(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z') return false;
+  }
+  return true;
+}
+
+Headers::Headers(const Headers& o) {
+  fields_.reserve(o.fields_.size());
+  for (const Field& f : o.fields_) add(f.name, f.value);
+}
+
+Headers& Headers::operator=(const Headers& o) {
+  if (this == &o) return *this;
+  clear();
+  for (const Field& f : o.fields_) add(f.name, f.value);
+  return *this;
+}
+
+std::string_view Headers::get(std::string_view name) const noexcept {
+  for (const Field& f : fields_)
+    if (equal_fold(f.name, name)) return f.value;
+  return {};
+}
+
+bool Headers::has(std::string_view name) const noexcept {
+  for (const Field& f : fields_)
+    if (equal_fold(f.name, name)) return true;
+  return false;
+}
+
+std::vector<std::string_view> Headers::values(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const Field& f : fields_)
+    if (equal_fold(f.name, name)) out.push_back(f.value);
+  return out;
+}
+
+void Headers::set(std::string_view name, std::string_view value) {
+  for (auto it = fields_.begin(); it != fields_.end(); ++it) {
+    if (!equal_fold(it->name, name)) continue;
+    it->value = intern(value);
+    fields_.erase(std::remove_if(it + 1, fields_.end(),
+                                 [&](const Field& f) { return equal_fold(f.name, name); }),
+                  fields_.end());
+    return;
+  }
+  add(name, value);
+}
+
+void Headers::add(std::string_view name, std::string_view value) {
+  std::string_view n = intern(name);
+  fields_.push_back({n, intern(value)});
+}
+
+void Headers::del(std::string_view name) noexcept {
+  fields_.erase(std::remove_if(fields_.begin(), fields_.end(),
+                               [&](const Field& f) { return equal_fold(f.name, name); }),
+                fields_.end());
+}
+
+void Headers::clear() noexcept {
+  fields_.clear();
+  for (Block& b : blocks_) b.used = 0;
+  block_ = 0;
+}
+
+std::string_view Headers::intern(std::string_view s) {
+  if (s.empty()) return {};
+  while (block_ < blocks_.size() && blocks_[block_].cap - blocks_[block_].used < s.size()) ++block_;
+  if (block_ == blocks_.size()) {
+    std::size_t cap =
+        std::max<std::size_t>(blocks_.empty() ? 256 : 2 * blocks_.back().cap, s.size());
+    blocks_.push_back(Block{std::make_unique<char[]>(cap), cap, 0});
+  }
+  Block& b = blocks_[block_];
+  char* dst = b.data.get() + b.used;
+  std::memcpy(dst, s.data(), s.size());
+  b.used += s.size();
+  return {dst, s.size()};
+}
+
+}  // namespace weft::http

@@ -1,0 +1,14 @@
+// weft: the command-line entry point; dispatches to the subcommands.
+#include <cstdio>
+#include <functional>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"weft: Go-style services in C++ (serve, and more to come)"};
+  app.require_subcommand(1);
+  std::function<int()> serve = weft::cli::add_serve(app);
+  CLI11_PARSE(app, argc, argv);
+  if (app.got_subcommand("serve")) return serve();
+  return 2;
+}
