@@ -132,6 +132,12 @@ int run_timers(TimerHeap* h, int64_t now);
 // Total armed timers across the runtime.
 int64_t timers_pending() noexcept;
 
+enum class TimerState : uint8_t { kIdle, kPending, kFiring };
+// Where t is: idle, pending in a heap (*when_ns gets its time) or its callback running now.
+TimerState timer_state(TimerEntry* t, int64_t* when_ns) noexcept;
+// Moves a pending t to when_ns without waiting for anything; false when t is not pending.
+bool timer_reset(TimerEntry* t, int64_t when_ns) noexcept;
+
 // ---------------------------------------------------------------------------------------------
 // Processors and machines (scheduler.cc)
 

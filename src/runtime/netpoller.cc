@@ -56,6 +56,21 @@ void deadline_fired(PollDesc* pd, char mode) {
   if (Fiber* f = unblock(pd, mode, false)) ready(f);
 }
 
+// The deadline timer's callback. Deadlines that moved later since the timer was armed are
+// left to it (see poll_set_deadline): it re-arms itself for the current deadline, or expires
+// it. Setters never wait for this callback while they hold deadline_lock, so taking it here
+// cannot deadlock.
+void deadline_timer(PollDesc* pd, char mode) {
+  std::lock_guard<SpinLock> g(pd->deadline_lock);
+  int64_t d = (mode == 'r' ? pd->rd : pd->wd).load(std::memory_order_acquire);
+  if (d == 0) return;
+  if (d > now_ns()) {
+    timer_start(mode == 'r' ? &pd->rtimer : &pd->wtimer, d);
+    return;
+  }
+  deadline_fired(pd, mode);
+}
+
 std::error_code check_err(PollDesc* pd, char mode) {
   if (pd->closing.load(std::memory_order_seq_cst))
     return std::make_error_code(std::errc::bad_file_descriptor);
@@ -195,9 +210,9 @@ PollDesc* poll_open(int fd, std::error_code& ec) {
   pd->ops.store(0);
   pd->fd_closed.store(false);
   pd->hangup.store(nullptr);
-  pd->rtimer.fire = [](void* a) { deadline_fired(static_cast<PollDesc*>(a), 'r'); };
+  pd->rtimer.fire = [](void* a) { deadline_timer(static_cast<PollDesc*>(a), 'r'); };
   pd->rtimer.arg = pd;
-  pd->wtimer.fire = [](void* a) { deadline_fired(static_cast<PollDesc*>(a), 'w'); };
+  pd->wtimer.fire = [](void* a) { deadline_timer(static_cast<PollDesc*>(a), 'w'); };
   pd->wtimer.arg = pd;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -258,6 +273,12 @@ void poll_release(PollDesc* pd) noexcept {
   poll_close(pd);
   // Correct programs have no operation in flight here; wait out a straggler's epilogue.
   while (!pd->fd_closed.load(std::memory_order_acquire)) std::this_thread::yield();
+  {
+    // With no deadline left, a callback in flight cannot re-arm its timer.
+    std::lock_guard<SpinLock> g(pd->deadline_lock);
+    pd->rd.store(0, std::memory_order_release);
+    pd->wd.store(0, std::memory_order_release);
+  }
   timer_stop(&pd->rtimer);
   timer_stop(&pd->wtimer);
   pd->fd = -1;
@@ -288,22 +309,35 @@ std::error_code poll_wait(PollDesc* pd, char mode) {
   return check_err(pd, mode);
 }
 
+// Servers move deadlines on every request, almost always later, so moving one must be cheap:
+// a timer already due at or before the new deadline stays as it is and, when it fires, finds
+// the later deadline and re-arms itself (deadline_timer). Only a deadline that moved earlier
+// than the pending timer moves the timer.
 void poll_set_deadline(PollDesc* pd, char mode, int64_t deadline_ns) noexcept {
   std::lock_guard<SpinLock> g(pd->deadline_lock);
   TimerEntry* t = mode == 'r' ? &pd->rtimer : &pd->wtimer;
   auto& expired = mode == 'r' ? pd->r_expired : pd->w_expired;
-  timer_stop(t);
   (mode == 'r' ? pd->rd : pd->wd).store(deadline_ns, std::memory_order_release);
   if (deadline_ns == 0) {
     expired.store(false, std::memory_order_seq_cst);
-    return;
+    return;  // a pending timer finds no deadline and does nothing
   }
   if (deadline_ns <= now_ns()) {
     deadline_fired(pd, mode);
     return;
   }
   expired.store(false, std::memory_order_seq_cst);
-  timer_start(t, deadline_ns);
+  int64_t when = 0;
+  switch (timer_state(t, &when)) {
+    case TimerState::kPending:
+      if (when > deadline_ns) timer_reset(t, deadline_ns);  // false: it just began firing
+      return;
+    case TimerState::kFiring:
+      return;  // the callback takes deadline_lock after us and sees the new deadline
+    case TimerState::kIdle:
+      timer_start(t, deadline_ns);
+      return;
+  }
 }
 
 }  // namespace weft::detail

@@ -121,6 +121,35 @@ bool timer_stop(TimerEntry* t) noexcept {
   return removed;
 }
 
+TimerState timer_state(TimerEntry* t, int64_t* when_ns) noexcept {
+  TimerHeap* hp = t->heap.load(std::memory_order_acquire);
+  if (!hp) return TimerState::kIdle;
+  std::lock_guard<SpinLock> g(hp->lock);
+  if (t->index >= 0) {
+    *when_ns = t->when_ns;
+    return TimerState::kPending;
+  }
+  if (hp->firing.load(std::memory_order_acquire) == t) return TimerState::kFiring;
+  return TimerState::kIdle;
+}
+
+bool timer_reset(TimerEntry* t, int64_t when_ns) noexcept {
+  TimerHeap* hp = t->heap.load(std::memory_order_acquire);
+  if (!hp) return false;
+  {
+    std::lock_guard<SpinLock> g(hp->lock);
+    if (t->index < 0) return false;
+    heap_remove(hp, t);
+    t->when_ns = when_ns;
+    heap_push(hp, t);
+    publish_next(hp);
+  }
+  if (g_netpoll_blocked.load(std::memory_order_acquire) &&
+      when_ns < g_netpoll_until.load(std::memory_order_acquire))
+    netpoll_break();
+  return true;
+}
+
 int run_timers(TimerHeap* hp, int64_t now) {
   if (hp->running.exchange(true, std::memory_order_acquire)) return 0;
   int fired = 0;
