@@ -214,9 +214,15 @@ Result<std::size_t> Conn::read(std::span<std::byte> buf) {
   if (!pd()) return std::errc::bad_file_descriptor;
   OpGuard op(pd());
   if (!op.ok) return std::errc::bad_file_descriptor;
+  if (pd()->read_drained && !buf.empty() && !pd()->read_hup.load(std::memory_order_acquire)) {
+    pd()->read_drained = false;
+    if (auto ec = poll_wait(pd(), 'r')) return ec;
+  }
   auto n = retry_io(pd(), 'r', [&] { return ::read(pd()->fd, buf.data(), buf.size()); });
   if (!n) return n.error();
-  return static_cast<std::size_t>(n.value());
+  auto got = static_cast<std::size_t>(n.value());
+  pd()->read_drained = got > 0 && got < buf.size();
+  return got;
 }
 
 Result<std::size_t> Conn::write(std::span<const std::byte> buf) {

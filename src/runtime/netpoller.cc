@@ -183,7 +183,10 @@ Fiber* netpoll(int64_t timeout_ns) {
     }
     auto* pd = static_cast<PollDesc*>(events[i].data.ptr);
     uint32_t e = events[i].events;
-    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) poll_fire_hangup(pd);
+    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      pd->read_hup.store(true, std::memory_order_release);
+      poll_fire_hangup(pd);
+    }
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) push(unblock(pd, 'r', true));
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) push(unblock(pd, 'w', true));
   }
@@ -210,6 +213,8 @@ PollDesc* poll_open(int fd, std::error_code& ec) {
   pd->ops.store(0);
   pd->fd_closed.store(false);
   pd->hangup.store(nullptr);
+  pd->read_drained = false;
+  pd->read_hup.store(false, std::memory_order_relaxed);
   pd->rtimer.fire = [](void* a) { deadline_timer(static_cast<PollDesc*>(a), 'r'); };
   pd->rtimer.arg = pd;
   pd->wtimer.fire = [](void* a) { deadline_timer(static_cast<PollDesc*>(a), 'w'); };

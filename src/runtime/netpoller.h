@@ -26,6 +26,13 @@ struct PollDesc {
   // Bit 31: closing; low bits: operations in flight. The fd is closed when both say so.
   std::atomic<uint32_t> ops{0};
   std::atomic<bool> fd_closed{false};
+  // The last read returned less than it asked for, so the socket was drained then: with
+  // edge-triggered epoll, new data will raise an event, and the next read waits for it instead
+  // of spending a system call on EAGAIN (nginx's rev->ready). Touched only by the reader.
+  bool read_drained = false;
+  // The poller saw the peer's FIN or an error: no further event will come, so reads must not
+  // wait for one.
+  std::atomic<bool> read_hup{false};
   SpinLock deadline_lock;  // serialises deadline changes
   // The armed HangupHook*, taken by the poller when it fires.
   std::atomic<void*> hangup{nullptr};
