@@ -100,9 +100,45 @@ struct Table {
 
 namespace detail {
 
+// MuxState publishes route tables copy-on-write. Readers take no lock: they announce
+// themselves in readers_, copy the shared_ptr the current slot holds, and leave. A writer
+// swaps in a new slot and frees retired slots only once it has seen readers_ at zero after
+// the swap, which (all four operations being seq_cst) proves no reader still copies from
+// them. The tables themselves live as long as any copy does.
 struct MuxState {
-  std::mutex write_mu;  // serializes handle(); readers never take it
-  std::atomic<std::shared_ptr<const mux::Table>> table{std::make_shared<const mux::Table>()};
+ public:
+  using TableRef = std::shared_ptr<const mux::Table>;
+
+  MuxState() : current_(new TableRef(std::make_shared<const mux::Table>())) {}
+  ~MuxState() { delete current_.load(std::memory_order_relaxed); }
+  MuxState(const MuxState&) = delete;
+  MuxState& operator=(const MuxState&) = delete;
+
+  TableRef snapshot() const {
+    readers_.fetch_add(1, std::memory_order_seq_cst);
+    TableRef t = *current_.load(std::memory_order_seq_cst);
+    readers_.fetch_sub(1, std::memory_order_release);
+    return t;
+  }
+
+  // The table writers build on; the caller holds write_mu.
+  const TableRef& latest() const { return *current_.load(std::memory_order_relaxed); }
+
+  // Makes next the table readers see; the caller holds write_mu.
+  void publish(TableRef next) {
+    retired_.reserve(retired_.size() + 1);
+    const TableRef* old =
+        current_.exchange(new TableRef(std::move(next)), std::memory_order_seq_cst);
+    retired_.emplace_back(old);
+    if (readers_.load(std::memory_order_seq_cst) == 0) retired_.clear();
+  }
+
+  std::mutex write_mu;  // serializes handle()
+
+ private:
+  std::atomic<const TableRef*> current_;
+  mutable std::atomic<uint64_t> readers_{0};
+  std::vector<std::unique_ptr<const TableRef>> retired_;  // guarded by write_mu
 };
 
 }  // namespace detail
@@ -553,26 +589,26 @@ void ServeMux::handle(std::string_view pattern, Handler handler) {
   route->handler = std::move(handler);
 
   std::lock_guard<std::mutex> lock(state_->write_mu);
-  std::shared_ptr<const Table> cur = state_->table.load(std::memory_order_acquire);
+  std::shared_ptr<const Table> cur = state_->latest();
   for (const auto& other : cur->routes) check_conflict(*route, *other);
 
   // Rebuilding the tree from the route list keeps published tables immutable; registration
   // is rare and the list is short.
   auto next = std::make_shared<Table>();
   next->routes.reserve(cur->routes.size() + 1);
-  next->routes = cur->routes;
+  next->routes.assign(cur->routes.begin(), cur->routes.end());
   next->routes.push_back(std::move(route));
   for (const auto& r : next->routes) {
     insert(*next, r.get());
     next->max_values = std::max(next->max_values, r->names.size());
   }
-  state_->table.store(std::move(next), std::memory_order_release);
+  state_->publish(std::move(next));
 }
 
 RouteMatch ServeMux::match(std::string_view method, std::string_view host,
                            std::string_view path) const {
   RouteMatch m;
-  std::shared_ptr<const Table> t = state_->table.load(std::memory_order_acquire);
+  std::shared_ptr<const Table> t = state_->snapshot();
 
   // CONNECT targets are used as sent, as Go does: no port stripping, no path cleaning.
   std::string cleaned;
