@@ -3,7 +3,7 @@
 BUILD ?= build/release
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build run test test-asan test-tsan bench format clean
+.PHONY: deps build run test test-asan test-tsan bench fuzz format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -30,6 +30,10 @@ test-tsan: deps
 
 bench: build
 	bash ../shared/anchors/runtime-compare.sh -- $(BUILD)/bench/runtime_bench
+
+# libFuzzer targets (clang): a minute each on a scratch copy of fuzz/corpus; fails on a finding.
+fuzz: deps
+	bash scripts/fuzz.sh 60
 
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i

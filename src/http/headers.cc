@@ -79,7 +79,9 @@ void Headers::clear() noexcept {
 std::string_view Headers::intern(std::string_view s) {
   if (s.empty()) return {};
   while (block_ < blocks_.size() && blocks_[block_].cap - blocks_[block_].used < s.size()) ++block_;
-  if (block_ == blocks_.size()) {
+  // block_ may be past the end in a moved-from Headers (its blocks went, its index stayed).
+  if (block_ >= blocks_.size()) {
+    block_ = blocks_.size();
     std::size_t cap =
         std::max<std::size_t>(blocks_.empty() ? 256 : 2 * blocks_.back().cap, s.size());
     blocks_.push_back(Block{std::make_unique<char[]>(cap), cap, 0});

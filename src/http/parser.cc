@@ -179,10 +179,16 @@ struct FieldSemantics {
       if (count != 1 || !chunked)
         return fail(err, 400, "Transfer-Encoding other than chunked") == 0;
     } else if (name.size() == 10 && equal_fold(name, "connection")) {
-      for_each_token(value, [&](std::string_view t) {
+      // Every element counts: an empty or odd one (lists may hold empty elements, RFC 9110
+      // 5.6.1) must not hide a "close" after it.
+      for (;;) {
+        std::size_t comma = value.find(',');
+        std::string_view t = trim_ows(value.substr(0, comma));
         if (equal_fold(t, "close")) conn_close = true;
         if (equal_fold(t, "keep-alive")) conn_keep_alive = true;
-      });
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+      }
     }
     return true;
   }
@@ -230,11 +236,17 @@ long parse_request_head(std::string_view in, const ParseLimits& limits, RequestH
   long end = find_head_end(in, start, scan, err);
   if (end < 0) return -1;
   if (end == 0) {
-    std::size_t line_end = in.find('\r', start);
-    if (line_end == std::string_view::npos) {
-      std::size_t sp = in.find(' ', start);
-      if (sp != std::string_view::npos && in.size() - sp - 1 > limits.max_target_bytes)
-        return fail(err, 414, "request target too long");
+    // An incomplete head is refused as soon as its target is over the limit, whether or not
+    // the request line has ended. Only the target counts (from the line's first SP to the next
+    // SP or control byte, as below), so how the bytes arrive never changes the answer.
+    std::size_t line_end = in.find('\r', start);  // npos while the request line is arriving
+    std::size_t sp = in.find(' ', start);
+    if (sp < line_end) {
+      std::size_t t = sp + 1, e = t;
+      while (e < in.size() && e - t <= limits.max_target_bytes &&
+             static_cast<uint8_t>(in[e]) > 0x20 && in[e] != 0x7f)
+        ++e;
+      if (e - t > limits.max_target_bytes) return fail(err, 414, "request target too long");
     }
     if (in.size() > limits.max_header_bytes) return fail(err, 431, "request header too large");
     return 0;
@@ -375,7 +387,9 @@ bool ChunkedDecoder::finish_trailers(ParseError& err) {
     if (equal_fold(name, "content-length") || equal_fold(name, "transfer-encoding") ||
         equal_fold(name, "host"))
       return fail(err, 400, "forbidden trailer field") == 0;
-    trailers_.add_view(name, value);
+    // Copied: views into trailer_bytes_ would dangle once the decoder is moved (a short
+    // string moves its bytes).
+    trailers_.add(name, value);
     return true;
   });
 }
@@ -500,6 +514,10 @@ bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
 bool parse_target(std::string_view target, std::string_view method, Target& out) {
   out = Target{};
   if (target.empty()) return false;
+  // The request line never yields SP, DEL or control bytes; refuse them here too so a caller
+  // with another source still never gets them (a NUL above all) in a path.
+  for (char c : target)
+    if (static_cast<uint8_t>(c) <= 0x20 || c == 0x7f) return false;
   std::string_view rest = target;
   if (target[0] == '/') {
     // origin-form

@@ -144,8 +144,8 @@ struct Target {
 
 // parse_target splits a request target in origin-form ("/a/b?x=1"), absolute-form
 // ("http://host/a?x"), authority-form ("host:443", only for CONNECT) or asterisk-form ("*",
-// only for OPTIONS). Returns false for anything else, for a bad percent escape and for a path
-// that decodes to a NUL byte.
+// only for OPTIONS). Returns false for anything else, for control bytes, spaces or DEL in the
+// target, for a bad percent escape and for a path that decodes to a NUL byte.
 bool parse_target(std::string_view target, std::string_view method, Target& out);
 
 // percent_decode decodes %XX escapes (and '+' as space when plus_is_space); returns false on a
