@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
-#include <source_location>
 #include <vector>
+#include "weft/runtime/detail/source_site.h"
 
 #include "weft/runtime/detail/park.h"
 #include "weft/runtime/detail/spinlock.h"
@@ -87,7 +87,7 @@ struct Fiber {
   TaskFn fn;
   // Read by sysmon and the dump while the fiber may be recycled: relaxed atomics, no locks.
   std::atomic<uint64_t> id{0};
-  std::atomic<std::source_location> site{std::source_location{}};
+  std::atomic<SourceSite> site{SourceSite{}};
   std::atomic<WaitReason> wait_reason{WaitReason::kNone};  // relaxed: read by the dump
   std::atomic<int64_t> wait_since_ns{0};
   bool (*commit)(void*) = nullptr;

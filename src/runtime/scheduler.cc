@@ -1031,7 +1031,7 @@ Fiber* current_fiber() noexcept {
   return m ? m->current : nullptr;
 }
 
-void spawn(TaskFn fn, const std::source_location& site) {
+void spawn(TaskFn fn, const SourceSite& site) {
   ensure_started(RuntimeOptions{});
   Machine* m = current_machine();
   Processor* p = m ? m->p : nullptr;
@@ -1050,7 +1050,7 @@ void spawn(TaskFn fn, const std::source_location& site) {
   wake_processor();
 }
 
-void run_main(TaskFn fn, const RuntimeOptions& opts, const std::source_location& site) {
+void run_main(TaskFn fn, const RuntimeOptions& opts, const SourceSite& site) {
   ensure_started(opts);
   if (current_fiber()) {  // already inside a task: just call it
     fn();

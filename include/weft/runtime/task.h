@@ -4,9 +4,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <source_location>
 #include <string>
 #include <utility>
+#include "weft/runtime/detail/source_site.h"
 
 #include "weft/runtime/detail/duration.h"
 #include "weft/runtime/detail/task_fn.h"
@@ -35,8 +35,8 @@ struct RuntimeOptions {
 };
 
 namespace detail {
-void spawn(TaskFn fn, const std::source_location& site);
-void run_main(TaskFn fn, const RuntimeOptions& opts, const std::source_location& site);
+void spawn(TaskFn fn, const detail::SourceSite& site);
+void run_main(TaskFn fn, const RuntimeOptions& opts, const detail::SourceSite& site);
 }  // namespace detail
 
 // run starts the runtime if needed, runs fn as the main task and returns when fn returns.
@@ -45,14 +45,14 @@ void run_main(TaskFn fn, const RuntimeOptions& opts, const std::source_location&
 // concurrently from several threads.
 template <class F>
 void run(F&& fn, const RuntimeOptions& opts = {},
-         const std::source_location& site = std::source_location::current()) {
+         const detail::SourceSite& site = detail::SourceSite::current()) {
   detail::run_main(detail::TaskFn(std::forward<F>(fn)), opts, site);
 }
 
 // go starts a task that runs fn. Callable from tasks and from plain threads. An exception that
 // escapes fn ends the program with its message and the task's creation site, as Go's panic does.
 template <class F>
-void go(F&& fn, const std::source_location& site = std::source_location::current()) {
+void go(F&& fn, const detail::SourceSite& site = detail::SourceSite::current()) {
   detail::spawn(detail::TaskFn(std::forward<F>(fn)), site);
 }
 
