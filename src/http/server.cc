@@ -132,6 +132,20 @@ std::string_view sniff_content_type(std::string_view body) {
   return "text/plain; charset=utf-8";
 }
 
+// True when a Connection field value lists the "close" token.
+bool has_close_token(std::string_view v) {
+  while (!v.empty()) {
+    std::size_t comma = v.find(',');
+    std::string_view t = v.substr(0, comma);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (equal_fold(t, "close")) return true;
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 constexpr std::size_t kBodyBufferLimit = 32 * 1024;  // buffered before streaming starts
 constexpr std::size_t kOutFlushSize = 64 * 1024;     // output flushed once this large
 constexpr uint64_t kMaxDiscard = 256 * 1024;         // unread body dropped to keep a conn
@@ -184,8 +198,13 @@ void ConnWriter::send_head(int64_t body_length) {
   append_status_line(out, minor_version_, status_);
   bool has_type = false, has_date = false;
   for (const auto& f : header_) {
-    // Framing is the server's business; what the handler set for it is replaced below.
-    if (equal_fold(f.name, "transfer-encoding") || equal_fold(f.name, "connection")) continue;
+    // Framing is the server's business; what the handler set for it is replaced below. A
+    // handler asks for the connection to end after this response with Connection: close.
+    if (equal_fold(f.name, "connection")) {
+      if (has_close_token(f.value)) keep_alive_ = false;
+      continue;
+    }
+    if (equal_fold(f.name, "transfer-encoding")) continue;
     if (equal_fold(f.name, "content-length")) continue;
     if (!has_type && equal_fold(f.name, "content-type")) has_type = true;
     if (!has_date && equal_fold(f.name, "date")) has_date = true;
@@ -284,29 +303,45 @@ std::error_code ConnWriter::flush() {
 
 std::error_code ConnWriter::send_file(int fd, int64_t offset, uint64_t count) {
   if (status_ == 0) write_header(status::kOk);
-  if (chunked_ || (!head_sent_ && declared_length_ < 0 && header_.get("Content-Length").empty()))
-    return ResponseWriter::send_file(fd, offset, count);
-  if (!head_sent_) {
-    if (declared_length_ < 0) {
-      uint64_t v = 0;
-      std::string_view cl = header_.get("Content-Length");
-      std::from_chars(cl.data(), cl.data() + cl.size(), v);
+  if (declared_length_ < 0 && !head_sent_) {
+    std::string_view cl = header_.get("Content-Length");
+    uint64_t v = 0;
+    auto r = std::from_chars(cl.data(), cl.data() + cl.size(), v);
+    if (!cl.empty() && r.ec == std::errc() && r.ptr == cl.data() + cl.size())
       declared_length_ = static_cast<int64_t>(v);
-    }
-    if (written_ + count > static_cast<uint64_t>(declared_length_))
-      return std::make_error_code(std::errc::message_size);
+  }
+  if (head_request_ && declared_length_ < 0) {
+    written_ += count;  // nothing goes out for HEAD; no need to read the file
+    return {};
+  }
+  // sendfile(2) needs the bytes to go out as they are: no chunk framing, a known length.
+  if (chunked_ || declared_length_ < 0) return ResponseWriter::send_file(fd, offset, count);
+  if (written_ + count > static_cast<uint64_t>(declared_length_))
+    return std::make_error_code(std::errc::message_size);
+  if (!head_sent_) {
     send_head(declared_length_);
     if (!body_.empty()) {
-      conn_->out().append(body_);
+      if (!head_request_) conn_->out().append(body_);
       body_.clear();
     }
   }
-  written_ += count;
-  if (head_request_) return {};
+  if (head_request_) {
+    written_ += count;
+    return {};
+  }
   if (!conn_->flush_out()) return std::make_error_code(std::errc::broken_pipe);
   auto n = conn_->conn().send_file(fd, offset, count);
-  if (!n) return n.error();
-  if (n.value() != count) return std::make_error_code(std::errc::io_error);
+  if (n) written_ += n.value();
+  // A body cut short leaves the client waiting for bytes that will never come: end the
+  // connection after this response.
+  if (!n) {
+    keep_alive_ = false;
+    return n.error();
+  }
+  if (n.value() != count) {
+    keep_alive_ = false;
+    return std::make_error_code(std::errc::io_error);
+  }
   return {};
 }
 

@@ -195,6 +195,23 @@ TEST(HttpServer, ConnectionCloseAndHttp10WithoutKeepAliveClose) {
   });
 }
 
+TEST(HttpServer, HandlerSettingConnectionCloseEndsTheConnection) {
+  weft::run([] {
+    TestServer s([](http::ResponseWriter& w, http::Request&) {
+      w.header().set("Connection", "close");
+      (void)w.write("bye");
+    });
+    auto addr = s.start();
+    RawClient c(addr);
+    ASSERT_TRUE(c.send(get_request("/")));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "bye");
+    EXPECT_EQ(r->header("Connection"), "close");
+    EXPECT_TRUE(c.wait_closed());
+  });
+}
+
 TEST(HttpServer, ExpectContinueIsSentOnFirstBodyRead) {
   weft::run([] {
     TestServer s([](http::ResponseWriter& w, http::Request& r) {
