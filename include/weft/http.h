@@ -1,6 +1,7 @@
 // weft::http: the HTTP/1.1 server, router, middleware, static files and client.
 #pragma once
 
+#include "weft/http/client.h"
 #include "weft/http/file_server.h"
 #include "weft/http/handler.h"
 #include "weft/http/headers.h"

@@ -9,7 +9,11 @@
 namespace weft::http::detail {
 
 Result<std::size_t> InputBuffer::fill(net::Conn& conn, std::size_t max_cap) {
-  if (!buf_) reserve(kInitialBuffer);
+  if (!buf_) {
+    // An idle connection holds no buffer while it waits.
+    if (auto ec = conn.wait_readable()) return ec;
+    reserve(kInitialBuffer);
+  }
   if (w_ == cap_) {
     std::size_t base = pinned_ ? pin_ : 0;
     if (r_ > base) {
@@ -30,7 +34,7 @@ Result<std::size_t> InputBuffer::fill(net::Conn& conn, std::size_t max_cap) {
 
 void InputBuffer::reserve(std::size_t cap) {
   if (cap <= cap_) return;
-  auto fresh = std::make_unique<char[]>(cap);
+  std::unique_ptr<char[]> fresh(new char[cap]);  // no zero fill: every byte is read before use
   if (w_ > r_) std::memcpy(fresh.get(), buf_.get() + r_, w_ - r_);
   w_ -= r_;
   r_ = 0;

@@ -166,7 +166,7 @@ void ConnWriter::reset(bool head_request, int minor_version, bool keep_alive) no
   minor_version_ = minor_version;
   head_request_ = head_request;
   keep_alive_ = keep_alive;
-  head_sent_ = chunked_ = until_close_ = false;
+  head_sent_ = chunked_ = until_close_ = aborted_ = false;
   declared_length_ = -1;
   written_ = 0;
 }
@@ -349,7 +349,15 @@ bool ConnWriter::finish() {
   if (status_ == 0) write_header(status::kOk);
   if (!head_sent_) {
     int64_t len = status_has_no_body(status_) ? 0 : static_cast<int64_t>(body_.size());
-    if (declared_length_ >= 0 && declared_length_ != len) {
+    if (head_request_ && declared_length_ < 0) {
+      // A HEAD handler may state the length a GET would have without writing the body.
+      std::string_view cl = header_.get("Content-Length");
+      uint64_t v = 0;
+      auto r = std::from_chars(cl.data(), cl.data() + cl.size(), v);
+      if (!cl.empty() && r.ec == std::errc() && r.ptr == cl.data() + cl.size())
+        declared_length_ = static_cast<int64_t>(v);
+    }
+    if (declared_length_ >= 0 && declared_length_ != len && !head_request_) {
       // The handler promised more than it wrote: the client must not wait for the rest.
       keep_alive_ = false;
       declared_length_ = len;
@@ -359,6 +367,7 @@ bool ConnWriter::finish() {
     body_.clear();
     return keep_alive_;
   }
+  if (aborted_) return false;  // no terminator: the client must see the body cut off
   if (chunked_) {
     if (!head_request_) conn_->out().append("0\r\n\r\n");
   } else if (declared_length_ >= 0 && written_ < static_cast<uint64_t>(declared_length_)) {
@@ -550,7 +559,7 @@ bool ServerConn::run_request(long head_len) {
       writer_.discard_unsent();
       error(writer_, status::kInternalServerError, "Internal Server Error");
     } else {
-      writer_.set_close();
+      writer_.abort();
     }
     state_->log(std::string("handler threw: ") + e.what());
   } catch (...) {
@@ -558,7 +567,7 @@ bool ServerConn::run_request(long head_len) {
       writer_.discard_unsent();
       error(writer_, status::kInternalServerError, "Internal Server Error");
     } else {
-      writer_.set_close();
+      writer_.abort();
     }
     state_->log("handler threw a non-standard exception");
   }

@@ -45,6 +45,12 @@ class ConnWriter final : public ResponseWriter {
   void discard_unsent() noexcept;
   // The response will end with Connection: close.
   void set_close() noexcept { keep_alive_ = false; }
+  // The handler failed after the head went out: end the connection without completing the
+  // body, so the client cannot take the cut-off body for a whole one.
+  void abort() noexcept {
+    aborted_ = true;
+    keep_alive_ = false;
+  }
   bool keep_alive() const noexcept { return keep_alive_; }
 
  private:
@@ -62,6 +68,7 @@ class ConnWriter final : public ResponseWriter {
   bool head_sent_ = false;
   bool chunked_ = false;
   bool until_close_ = false;
+  bool aborted_ = false;
   int64_t declared_length_ = -1;
   uint64_t written_ = 0;
 };

@@ -225,6 +225,15 @@ Result<std::size_t> Conn::read(std::span<std::byte> buf) {
   return got;
 }
 
+std::error_code Conn::wait_readable() {
+  if (!pd()) return std::make_error_code(std::errc::bad_file_descriptor);
+  OpGuard op(pd());
+  if (!op.ok) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (!pd()->read_drained || pd()->read_hup.load(std::memory_order_acquire)) return {};
+  pd()->read_drained = false;
+  return poll_wait(pd(), 'r');
+}
+
 Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
   if (!pd()) return std::errc::bad_file_descriptor;
   OpGuard op(pd());
@@ -353,6 +362,10 @@ Result<Conn> Listener::accept() {
     ::close(cfd);
     return ec;
   }
+  // Registering a socket with edge-triggered epoll reports data already queued, so the first
+  // read may wait for the poller like any later one: a server's idle connections then hold no
+  // read buffer from the moment they are accepted.
+  pd->read_drained = true;
   return Conn(pd);
 }
 

@@ -269,6 +269,36 @@ TEST(HttpServer, HandlerExceptionGives500AndTheConnectionSurvives) {
   });
 }
 
+TEST(HttpServer, HeadKeepsTheContentLengthTheHandlerDeclared) {
+  weft::run([] {
+    TestServer s(
+        [](http::ResponseWriter& w, http::Request&) { w.header().set("Content-Length", "5000"); });
+    auto addr = s.start();
+    RawClient c(addr);
+    ASSERT_TRUE(c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.read_response("HEAD");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header("Content-Length"), "5000");
+    EXPECT_EQ(r->body, "");
+  });
+}
+
+TEST(HttpServer, ExceptionAfterTheHeadCutsTheBodyOffInsteadOfEndingIt) {
+  weft::run([] {
+    TestServer s([](http::ResponseWriter& w, http::Request&) {
+      (void)w.write("partial");
+      (void)w.flush();
+      throw std::runtime_error("late failure");
+    });
+    s.server().error_log = [](std::string_view) {};
+    auto addr = s.start();
+    RawClient c(addr);
+    ASSERT_TRUE(c.send(get_request("/")));
+    EXPECT_FALSE(c.read_response());  // no chunk terminator: the body is not complete
+    EXPECT_TRUE(c.wait_closed());
+  });
+}
+
 TEST(HttpServer, ContextIsCancelledWhenTheClientGoesAway) {
   weft::run([] {
     weft::Chan<int> entered(1), finished(1);

@@ -20,7 +20,9 @@ namespace weft::http {
 // write() the body. When the handler returns before flush(), the server sends the body with a
 // Content-Length; after a flush() (or once the body outgrows the server's buffer) it streams
 // the rest chunked, unless the handler set Content-Length itself. Header changes after the
-// head went out are ignored. Wrappers (gzip, logging) derive from it and forward.
+// head went out are ignored. A handler that sets "Connection: close" has the connection closed
+// after this response; the other framing fields (Transfer-Encoding, and Content-Length beyond
+// stating the length) are the server's. Wrappers (gzip, logging) derive from it and forward.
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;

@@ -71,6 +71,13 @@ class Request {
   std::string_view path() const noexcept { return target_.path; }
   // The path as sent, still escaped.
   std::string_view raw_path() const noexcept { return target_.raw_path; }
+  // Replaces the path the rest of the handler chain sees (strip_prefix uses it): path is the
+  // decoded form, raw_path the escaped one. raw_path is not copied: it must stay valid until
+  // the handler returns (a suffix of raw_path() does). target() is left as sent.
+  void set_path(std::string path, std::string_view raw_path) {
+    target_.path = std::move(path);
+    target_.raw_path = raw_path;
+  }
   // The query string after '?', still escaped.
   std::string_view raw_query() const noexcept { return target_.raw_query; }
   // The decoded query parameters, in order (parsed on first use).

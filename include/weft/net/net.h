@@ -59,6 +59,11 @@ class Conn {
   [[nodiscard]] Result<std::size_t> read(void* buf, std::size_t len) {
     return read(std::span<std::byte>(static_cast<std::byte*>(buf), len));
   }
+  // Waits, when the last read showed the socket drained, until a read would find data or the
+  // end of the stream; returns at once otherwise. Lets a caller that keeps many idle
+  // connections allocate a read buffer only once there is something to read. Honours the read
+  // deadline.
+  std::error_code wait_readable();
   // Writes all of buf unless an error or a deadline stops it; returns the bytes written.
   [[nodiscard]] Result<std::size_t> write(std::span<const std::byte> buf);
   [[nodiscard]] Result<std::size_t> write(std::string_view s) {
