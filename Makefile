@@ -12,8 +12,9 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# weft serve: the seed's demo API and static files from www/, on port 8080.
 run: build
-	$(BUILD)/examples/echo_server 127.0.0.1:8080
+	$(BUILD)/tools/weft/weft serve --addr 127.0.0.1:8080 --root www
 
 test: build
 	ctest --test-dir $(BUILD) -j $(JOBS) --output-on-failure --timeout 300
@@ -21,12 +22,12 @@ test: build
 test-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build build/asan -j $(JOBS)
-	ctest --test-dir build/asan -L runtime -j $(JOBS) --output-on-failure --timeout 600
+	ctest --test-dir build/asan -L 'runtime|http' -j $(JOBS) --output-on-failure --timeout 600
 
 test-tsan: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build build/tsan -j $(JOBS)
-	ctest --test-dir build/tsan -L runtime -j $(JOBS) --output-on-failure --timeout 600
+	ctest --test-dir build/tsan -L 'runtime|http' -j $(JOBS) --output-on-failure --timeout 600
 
 bench: build
 	bash ../shared/anchors/runtime-compare.sh -- $(BUILD)/bench/runtime_bench

@@ -29,7 +29,7 @@ std::chrono::nanoseconds seconds(double s) {
 // it per request would only measure the JSON library.
 const std::string& users_json() {
   static const std::string body = [] {
-    nlohmann::json list = nlohmann::json::array();
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
     for (int i = 1; i <= 40; ++i) {
       list.push_back({{"id", i},
                       {"name", "user-" + std::to_string(i)},
@@ -46,7 +46,7 @@ http::Handler build_handler(const ServeOptions& o) {
   mux.handle("GET /{$}",
              [](http::ResponseWriter& w, http::Request&) { (void)w.write("Hello from weft!"); });
   mux.handle("GET /api/user", [](http::ResponseWriter& w, http::Request&) {
-    static const std::string body = nlohmann::json{{"id", 1}, {"name", "Alice"}}.dump();
+    static const std::string body = nlohmann::ordered_json{{"id", 1}, {"name", "Alice"}}.dump();
     w.header().set("Content-Type", "application/json");
     (void)w.write(body);
   });
