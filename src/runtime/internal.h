@@ -79,6 +79,33 @@ struct EhGlobals {
 struct MainWaiter;
 
 // Fiber is a task (Go's G).
+// AtomicSite is a task's creation site as other threads read it (the dump, sysmon, the
+// fatal-signal handler): three lock-free fields, so reading it never takes a lock, whatever
+// the size of SourceSite.
+struct AtomicSite {
+  struct Value {
+    const char* file;
+    const char* function;
+    unsigned line_no;
+    const char* file_name() const noexcept { return file; }
+    const char* function_name() const noexcept { return function; }
+    unsigned line() const noexcept { return line_no; }
+  };
+  void store(const SourceSite& s, std::memory_order order) noexcept {
+    file_.store(s.file_name(), order);
+    function_.store(s.function_name(), order);
+    line_.store(s.line(), order);
+  }
+  Value load(std::memory_order order) const noexcept {
+    return {file_.load(order), function_.load(order), line_.load(order)};
+  }
+
+ private:
+  std::atomic<const char*> file_{""};
+  std::atomic<const char*> function_{""};
+  std::atomic<unsigned> line_{0};
+};
+
 struct Fiber {
   Fiber* next = nullptr;  // run queue or free list link
   std::atomic<FiberState> state{FiberState::kDead};
@@ -87,7 +114,7 @@ struct Fiber {
   TaskFn fn;
   // Read by sysmon and the dump while the fiber may be recycled: relaxed atomics, no locks.
   std::atomic<uint64_t> id{0};
-  std::atomic<SourceSite> site{SourceSite{}};
+  AtomicSite site;
   std::atomic<WaitReason> wait_reason{WaitReason::kNone};  // relaxed: read by the dump
   std::atomic<int64_t> wait_since_ns{0};
   bool (*commit)(void*) = nullptr;

@@ -202,7 +202,7 @@ std::string dump_tasks_string() {
     {
       char line[1024];
       const char* reason = wait_reason_name(f->wait_reason.load(std::memory_order_relaxed));
-      SourceSite site = f->site.load(std::memory_order_relaxed);
+      auto site = f->site.load(std::memory_order_relaxed);
       unsigned long long id = f->id.load(std::memory_order_relaxed);
       if (st == FiberState::kParked && *reason) {
         std::snprintf(line, sizeof line,
