@@ -4,6 +4,7 @@
 
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -146,9 +147,33 @@ bool has_close_token(std::string_view v) {
   return false;
 }
 
+// Trailers, as Go sends them: fields named in the Trailer header, or set with the "Trailer:"
+// prefix, go after a chunked body instead of in the head.
+constexpr std::string_view kTrailerPrefix = "Trailer:";
+
+bool has_trailer_prefix(std::string_view name) {
+  return name.size() > kTrailerPrefix.size() &&
+         equal_fold(name.substr(0, kTrailerPrefix.size()), kTrailerPrefix);
+}
+
+// True when name is listed in the comma-separated Trailer value declared.
+bool declared_trailer(std::string_view declared, std::string_view name) {
+  while (!declared.empty()) {
+    std::size_t comma = declared.find(',');
+    std::string_view t = declared.substr(0, comma);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (equal_fold(t, name)) return true;
+    if (comma == std::string_view::npos) break;
+    declared.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 constexpr std::size_t kBodyBufferLimit = 32 * 1024;  // buffered before streaming starts
 constexpr std::size_t kOutFlushSize = 64 * 1024;     // output flushed once this large
 constexpr uint64_t kMaxDiscard = 256 * 1024;         // unread body dropped to keep a conn
+constexpr uint64_t kInlineFileBytes = 32 * 1024;     // send_file copies files this small
 
 // A connection over max_connections gets this and is closed.
 constexpr std::string_view kOverloaded =
@@ -197,7 +222,10 @@ void ConnWriter::send_head(int64_t body_length) {
   std::string& out = conn_->out();
   append_status_line(out, minor_version_, status_);
   bool has_type = false, has_date = false;
+  std::string_view declared = header_.get("Trailer");
   for (const auto& f : header_) {
+    if (has_trailer_prefix(f.name) || (!declared.empty() && declared_trailer(declared, f.name)))
+      continue;  // a trailer, sent after the body
     // Framing is the server's business; what the handler set for it is replaced below. A
     // handler asks for the connection to end after this response with Connection: close.
     if (equal_fold(f.name, "connection")) {
@@ -329,7 +357,26 @@ std::error_code ConnWriter::send_file(int fd, int64_t offset, uint64_t count) {
     written_ += count;
     return {};
   }
-  if (!conn_->flush_out()) return std::make_error_code(std::errc::broken_pipe);
+  if (count <= kInlineFileBytes) {
+    // A small file is copied behind the head: one send for both (and for the other answers
+    // of a pipelined batch) costs less than a send and a sendfile.
+    std::string& out = conn_->out();
+    std::size_t at = out.size();
+    out.resize(at + count);
+    ssize_t got = ::pread(fd, out.data() + at, count, static_cast<off_t>(offset));
+    if (got != static_cast<ssize_t>(count)) {
+      out.resize(at + (got > 0 ? static_cast<std::size_t>(got) : 0));
+      keep_alive_ = false;
+      if (got > 0) written_ += static_cast<uint64_t>(got);
+      return got < 0 ? std::error_code(errno, std::generic_category())
+                     : std::make_error_code(std::errc::io_error);
+    }
+    written_ += count;
+    if (out.size() >= kOutFlushSize && !conn_->flush_out())
+      return std::make_error_code(std::errc::broken_pipe);
+    return {};
+  }
+  if (!conn_->flush_out_more()) return std::make_error_code(std::errc::broken_pipe);
   auto n = conn_->conn().send_file(fd, offset, count);
   if (n) written_ += n.value();
   // A body cut short leaves the client waiting for bytes that will never come: end the
@@ -357,6 +404,17 @@ bool ConnWriter::finish() {
       if (!cl.empty() && r.ec == std::errc() && r.ptr == cl.data() + cl.size())
         declared_length_ = static_cast<int64_t>(v);
     }
+    bool trailers = minor_version_ == 1 && !head_request_ && !status_has_no_body(status_) &&
+                    declared_length_ < 0 && wants_trailers();
+    if (trailers) {
+      // Trailers need the chunked framing, even for a body that fits the buffer.
+      send_head(-1);
+      std::string buffered = std::move(body_);
+      body_.clear();
+      if (!buffered.empty()) (void)stream(buffered.data(), buffered.size());
+      end_chunked();
+      return keep_alive_;
+    }
     if (declared_length_ >= 0 && declared_length_ != len && !head_request_) {
       // The handler promised more than it wrote: the client must not wait for the rest.
       keep_alive_ = false;
@@ -369,11 +427,37 @@ bool ConnWriter::finish() {
   }
   if (aborted_) return false;  // no terminator: the client must see the body cut off
   if (chunked_) {
-    if (!head_request_) conn_->out().append("0\r\n\r\n");
+    if (!head_request_) end_chunked();
   } else if (declared_length_ >= 0 && written_ < static_cast<uint64_t>(declared_length_)) {
     keep_alive_ = false;
   }
   return keep_alive_ && !until_close_;
+}
+
+bool ConnWriter::wants_trailers() const noexcept {
+  if (header_.has("Trailer")) return true;
+  for (const auto& f : header_)
+    if (has_trailer_prefix(f.name)) return true;
+  return false;
+}
+
+void ConnWriter::end_chunked() {
+  std::string& out = conn_->out();
+  out.append("0\r\n");
+  std::string_view declared = header_.get("Trailer");
+  for (const auto& f : header_) {
+    std::string_view name = f.name;
+    if (has_trailer_prefix(name)) {
+      name.remove_prefix(kTrailerPrefix.size());
+    } else if (declared.empty() || !declared_trailer(declared, name)) {
+      continue;
+    }
+    if (equal_fold(name, "content-length") || equal_fold(name, "transfer-encoding") ||
+        equal_fold(name, "trailer"))
+      continue;
+    out.append(name).append(": ").append(f.value).append("\r\n");
+  }
+  out.append("\r\n");
 }
 
 // ---- ServerConn -------------------------------------------------------------------------
@@ -417,6 +501,15 @@ void ServerConn::end_request_context() noexcept {
     cancel_ = CancelFunc();
     watch_.cancel = CancelFunc();
   }
+}
+
+bool ServerConn::flush_out_more() {
+  if (out_.empty()) return true;
+  auto n = conn_.write_more(out_);
+  bool ok = n.ok();
+  out_.clear();
+  if (!ok) conn_.close();
+  return ok;
 }
 
 bool ServerConn::flush_out() {

@@ -57,6 +57,10 @@ class ConnWriter final : public ResponseWriter {
   // Serializes the head into the connection's output; body_length < 0 means streaming.
   void send_head(int64_t body_length);
   Result<std::size_t> stream(const char* p, std::size_t n);
+  // True when the handler declared trailers (a Trailer field or "Trailer:"-prefixed fields).
+  bool wants_trailers() const noexcept;
+  // Appends the last chunk and the trailer fields.
+  void end_chunked();
 
   ServerConn* conn_;
   Headers header_;
@@ -93,6 +97,8 @@ class ServerConn {
   std::string& out() noexcept { return out_; }
   // Writes the pending output; false (and the connection is done) when that fails.
   bool flush_out();
+  // The same, telling the kernel that more bytes follow at once (before a sendfile).
+  bool flush_out_more();
   net::Conn& conn() noexcept { return conn_; }
   bool http10() const noexcept { return req_.head().minor_version == 0; }
 

@@ -235,14 +235,21 @@ std::error_code Conn::wait_readable() {
 }
 
 Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
+  return send_all(buf, MSG_NOSIGNAL);
+}
+
+Result<std::size_t> Conn::write_more(std::span<const std::byte> buf) {
+  return send_all(buf, MSG_NOSIGNAL | MSG_MORE);
+}
+
+Result<std::size_t> Conn::send_all(std::span<const std::byte> buf, int flags) {
   if (!pd()) return std::errc::bad_file_descriptor;
   OpGuard op(pd());
   if (!op.ok) return std::errc::bad_file_descriptor;
   std::size_t done = 0;
   while (done < buf.size()) {
-    auto n = retry_io(pd(), 'w', [&] {
-      return ::send(pd()->fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL);
-    });
+    auto n = retry_io(
+        pd(), 'w', [&] { return ::send(pd()->fd, buf.data() + done, buf.size() - done, flags); });
     if (!n) return n.error();
     done += static_cast<std::size_t>(n.value());
   }

@@ -128,6 +128,10 @@ double p99_us(const std::string& addr, int n) {
 }
 
 TEST(HttpHostile, AThousandTricklingConnectionsDoNotSlowNormalClients) {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  // Latency under a sanitizer measures the sanitizer; the release build runs this test.
+  GTEST_SKIP() << "latency comparison skipped under sanitizers";
+#endif
   weft::run([] {
     TestServer s([](http::ResponseWriter& w, http::Request&) { (void)w.write("ok"); });
     auto addr = s.start();

@@ -30,6 +30,7 @@ struct RawResponse {
   std::string body;                                          // chunk framing removed
   bool chunked = false;                                      // sent with chunked framing
   std::vector<std::string> chunks;  // the payloads of a chunked body, in order
+  std::vector<std::pair<std::string, std::string>> trailers;  // after a chunked body
   // The connection stays open after this response: no "Connection: close", and HTTP/1.1 or
   // an HTTP/1.0 response with "Connection: keep-alive".
   bool keep_alive = true;
@@ -161,6 +162,10 @@ class RawClient {
         auto t = read_line();
         if (!t) return std::nullopt;
         if (t->empty()) return std::string();
+        std::size_t colon = t->find(':');
+        std::size_t v =
+            t->find_first_not_of(" \t", colon == std::string::npos ? t->size() : colon + 1);
+        r.trailers.emplace_back(t->substr(0, colon), v == std::string::npos ? "" : t->substr(v));
       }
     }
     if (!need(size + 2)) return std::nullopt;

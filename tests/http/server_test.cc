@@ -269,6 +269,29 @@ TEST(HttpServer, HandlerExceptionGives500AndTheConnectionSurvives) {
   });
 }
 
+TEST(HttpServer, DeclaredTrailersGoAfterAChunkedBody) {
+  weft::run([] {
+    TestServer s([](http::ResponseWriter& w, http::Request&) {
+      w.header().set("Trailer", "X-Sum");
+      (void)w.write("abc");
+      w.header().set("X-Sum", "3");
+      w.header().set("Trailer:X-Late", "yes");
+    });
+    auto addr = s.start();
+    RawClient c(addr);
+    ASSERT_TRUE(c.send(get_request("/")));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->chunked);
+    EXPECT_EQ(r->body, "abc");
+    EXPECT_FALSE(r->has_header("X-Sum"));
+    std::vector<std::pair<std::string, std::string>> want = {{"X-Sum", "3"}, {"X-Late", "yes"}};
+    EXPECT_EQ(r->trailers, want);
+    ASSERT_TRUE(c.send(get_request("/")));  // the connection is still in step
+    EXPECT_TRUE(c.read_response());
+  });
+}
+
 TEST(HttpServer, HeadKeepsTheContentLengthTheHandlerDeclared) {
   weft::run([] {
     TestServer s(

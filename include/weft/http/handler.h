@@ -22,7 +22,10 @@ namespace weft::http {
 // the rest chunked, unless the handler set Content-Length itself. Header changes after the
 // head went out are ignored. A handler that sets "Connection: close" has the connection closed
 // after this response; the other framing fields (Transfer-Encoding, and Content-Length beyond
-// stating the length) are the server's. Wrappers (gzip, logging) derive from it and forward.
+// stating the length) are the server's. Trailers work as in Go: name them in a "Trailer" field
+// before the body (or set fields named "Trailer:Name" at any time) and set their values while
+// or after writing; they go out after a chunked body. Wrappers (gzip, logging) derive from it
+// and forward.
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;

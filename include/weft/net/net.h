@@ -70,6 +70,13 @@ class Conn {
     return write(
         std::span<const std::byte>(reinterpret_cast<const std::byte*>(s.data()), s.size()));
   }
+  // Like write, and tells the kernel more data follows at once (MSG_MORE), so a header and
+  // the send_file() body after it share packets.
+  [[nodiscard]] Result<std::size_t> write_more(std::span<const std::byte> buf);
+  [[nodiscard]] Result<std::size_t> write_more(std::string_view s) {
+    return write_more(
+        std::span<const std::byte>(reinterpret_cast<const std::byte*>(s.data()), s.size()));
+  }
   // Closes the socket; parked readers and writers return std::errc::bad_file_descriptor.
   void close() noexcept;
   // Shuts down the read side, the write side or both (SHUT_RD, SHUT_WR, SHUT_RDWR).
@@ -110,6 +117,7 @@ class Conn {
   friend Result<Conn> dial(std::string_view, std::chrono::nanoseconds);
   explicit Conn(weft::detail::PollDesc* pd) : handle_(pd) {}
   weft::detail::PollDesc* pd() const noexcept { return handle_.get(); }
+  Result<std::size_t> send_all(std::span<const std::byte> buf, int flags);
   weft::detail::PollHandle handle_;
 };
 
