@@ -6,16 +6,6 @@
 
 namespace weft::http {
 
-bool equal_fold(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (x == y) continue;
-    if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z') return false;
-  }
-  return true;
-}
-
 Headers::Headers(const Headers& o) {
   fields_.reserve(o.fields_.size());
   for (const Field& f : o.fields_) add(f.name, f.value);

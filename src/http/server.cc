@@ -604,7 +604,9 @@ void ServerConn::start_header_clock() {
   first_byte_ns_ = now_steady_ns();
   int64_t ns = state_->read_header_ns;
   if (state_->read_ns > 0 && (ns <= 0 || state_->read_ns < ns)) ns = state_->read_ns;
-  conn_.set_read_deadline(deadline_in(ns));
+  conn_.set_read_deadline(
+      ns > 0 ? net::Clock::time_point(std::chrono::nanoseconds(first_byte_ns_ + ns))
+             : net::Clock::time_point{});
 }
 
 bool ServerConn::run_request(long head_len) {

@@ -10,7 +10,17 @@
 namespace weft::http {
 
 // equal_fold compares two ASCII strings ignoring case, as header names and tokens compare.
-bool equal_fold(std::string_view a, std::string_view b) noexcept;
+// Inline: most comparisons end at the length check.
+inline bool equal_fold(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    unsigned char lx = x | 0x20;
+    if (lx != (y | 0x20) || lx < 'a' || lx > 'z') return false;
+  }
+  return true;
+}
 
 // Headers is an ordered multi-map from field name to value; names compare case-insensitively
 // and keep the spelling they were added with. Fields parsed off the wire are views into the
