@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -193,6 +194,16 @@ Result<Conn> Conn::from_fd(int fd) {
   return Conn(pd);
 }
 
+// The hot path's system calls without glibc's cancellation-point wrappers (which toggle the
+// thread's asynchronous cancel state around every call): the sockets are non-blocking, and the
+// runtime's threads are never cancelled.
+ssize_t raw_read(int fd, void* buf, std::size_t len) {
+  return static_cast<ssize_t>(::syscall(SYS_read, fd, buf, len));
+}
+ssize_t raw_send(int fd, const void* buf, std::size_t len, int flags) {
+  return static_cast<ssize_t>(::syscall(SYS_sendto, fd, buf, len, flags, nullptr, 0));
+}
+
 // Runs syscall() (non-blocking; >= 0 or -1 with errno) until it succeeds or fails for real,
 // parking on EAGAIN until pd is ready in `mode`, and giving up when pd closes or its deadline
 // passes. REQUIRES: an OpGuard on pd is held.
@@ -218,7 +229,7 @@ Result<std::size_t> Conn::read(std::span<std::byte> buf) {
     pd()->read_drained = false;
     if (auto ec = poll_wait(pd(), 'r')) return ec;
   }
-  auto n = retry_io(pd(), 'r', [&] { return ::read(pd()->fd, buf.data(), buf.size()); });
+  auto n = retry_io(pd(), 'r', [&] { return raw_read(pd()->fd, buf.data(), buf.size()); });
   if (!n) return n.error();
   auto got = static_cast<std::size_t>(n.value());
   pd()->read_drained = got > 0 && got < buf.size();
@@ -249,7 +260,7 @@ Result<std::size_t> Conn::send_all(std::span<const std::byte> buf, int flags) {
   std::size_t done = 0;
   while (done < buf.size()) {
     auto n = retry_io(
-        pd(), 'w', [&] { return ::send(pd()->fd, buf.data() + done, buf.size() - done, flags); });
+        pd(), 'w', [&] { return raw_send(pd()->fd, buf.data() + done, buf.size() - done, flags); });
     if (!n) return n.error();
     done += static_cast<std::size_t>(n.value());
   }

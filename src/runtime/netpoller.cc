@@ -327,7 +327,11 @@ void poll_set_deadline(PollDesc* pd, char mode, int64_t deadline_ns) noexcept {
     expired.store(false, std::memory_order_seq_cst);
     return;  // a pending timer finds no deadline and does nothing
   }
-  if (deadline_ns <= now_ns()) {
+  // Server deadlines are seconds ahead: the coarse clock (which lags the real one by at most
+  // sysmon's longest sleep, 1 s) settles those without reading the clock; near ones get the
+  // exact check, so a deadline already passed fails the next operation at once.
+  int64_t coarse = coarse_now_ns();
+  if (deadline_ns <= coarse || (deadline_ns - coarse < 2'000'000'000 && deadline_ns <= now_ns())) {
     deadline_fired(pd, mode);
     return;
   }
