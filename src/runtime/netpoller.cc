@@ -266,6 +266,9 @@ void poll_close(PollDesc* pd) noexcept {
 }
 
 void poll_fire_hangup(PollDesc* pd) noexcept {
+  // Most sockets have no watch armed: a load settles those without a read-modify-write (and
+  // gives the exchange below the ordering poll_open's stores published).
+  if (pd->hangup.load(std::memory_order_acquire) == nullptr) return;
   void* w = pd->hangup.exchange(nullptr, std::memory_order_acq_rel);
   if (!w) return;
   auto* watch = static_cast<HangupHook*>(w);
