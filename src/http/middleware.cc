@@ -678,7 +678,7 @@ Middleware recover(LogSink sink) {
             c->discard_unsent();
             error(w, status::kInternalServerError, "Internal Server Error");
           } else {
-            c->set_close();  // the body is cut short
+            c->abort();  // the body is cut short: no terminator, then a close
           }
           return true;
         }
