@@ -252,7 +252,6 @@ void Once::call_slow(F&& fn) {
 
 }  // namespace weft
 
-
 namespace weft::detail {
 // now + d on the runtime's clock, saturating (a huge d means "never", not a wrapped past).
 inline int64_t deadline_after(std::chrono::nanoseconds d) {
