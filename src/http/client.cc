@@ -419,20 +419,6 @@ bool is_idempotent(std::string_view method) {
          method == "PUT" || method == "DELETE";
 }
 
-// True when a comma-separated field value lists token (ignoring case).
-bool has_token(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    std::size_t comma = value.find(',');
-    std::string_view t = value.substr(0, comma);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (equal_fold(t, token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 Clock::time_point deadline_after(std::chrono::nanoseconds d) {
   if (d <= std::chrono::nanoseconds::zero()) return {};
   auto now = Clock::now();

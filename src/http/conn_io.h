@@ -69,16 +69,12 @@ class BodyReader {
   Result<std::size_t> read(std::span<std::byte> out);
   // True once the whole body was consumed.
   bool done() const noexcept { return done_; }
-  // True before the first read() call.
-  bool untouched() const noexcept { return !touched_; }
   // The first error read() returned (empty when none).
   std::error_code error() const noexcept { return err_; }
   // Reads and drops the rest of the body, at most max bytes; true when the body ended cleanly.
   bool discard(uint64_t max);
   // The trailers of a chunked body.
   const Headers& trailers() const noexcept { return chunked_.trailers(); }
-  // The decoded bytes handed out so far.
-  uint64_t consumed() const noexcept { return total_; }
 
  private:
   Result<std::size_t> fail(std::error_code ec) {

@@ -110,12 +110,6 @@ bool is_ows(char c) {
   return c == ' ' || c == '\t';
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }

@@ -2,9 +2,36 @@
 #include "weft/http/headers.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <cstring>
 
 namespace weft::http {
+
+std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool has_token(std::string_view list, std::string_view token) noexcept {
+  for (;;) {
+    std::size_t comma = list.find(',');
+    if (equal_fold(trim_ows(list.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+int64_t declared_content_length(const Headers& h) noexcept {
+  std::string_view cl = h.get("Content-Length");
+  uint64_t v = 0;
+  auto r = std::from_chars(cl.data(), cl.data() + cl.size(), v);
+  if (cl.empty() || r.ec != std::errc() || r.ptr != cl.data() + cl.size() ||
+      v > static_cast<uint64_t>(INT64_MAX))
+    return -1;
+  return static_cast<int64_t>(v);
+}
 
 Headers::Headers(const Headers& o) {
   fields_.reserve(o.fields_.size());

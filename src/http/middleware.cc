@@ -38,20 +38,13 @@ bool has_prefix_fold(std::string_view s, std::string_view prefix) noexcept {
   return s.size() >= prefix.size() && equal_fold(s.substr(0, prefix.size()), prefix);
 }
 
-// s without leading and trailing spaces and tabs.
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Calls fn(token) for every element of a comma-separated field value, trimmed, empty ones
 // skipped. fn returns false to stop.
 template <class F>
 void for_each_element(std::string_view list, F&& fn) {
   while (!list.empty()) {
     std::size_t comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
+    std::string_view item = trim_ows(list.substr(0, comma));
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     if (!item.empty() && !fn(item)) return;
   }
@@ -63,7 +56,7 @@ bool lists_token(const Headers& h, std::string_view name, std::string_view token
   for (const auto& f : h) {
     if (!equal_fold(f.name, name)) continue;
     for_each_element(f.value, [&](std::string_view item) {
-      found = equal_fold(trim(item.substr(0, item.find(';'))), token);
+      found = equal_fold(trim_ows(item.substr(0, item.find(';'))), token);
       return !found;
     });
     if (found) return true;
@@ -154,7 +147,7 @@ struct GzipState {
             8, 64) {}
 
   bool type_matches(std::string_view type) const noexcept {
-    type = trim(type);
+    type = trim_ows(type);
     if (type.empty()) return false;
     for (const std::string& p : options.content_types)
       if (has_prefix_fold(type, p)) return true;
@@ -187,14 +180,14 @@ bool accepts_gzip(const Headers& h) {
     if (!equal_fold(f.name, "accept-encoding")) continue;
     for_each_element(f.value, [&](std::string_view item) {
       std::size_t semi = item.find(';');
-      std::string_view coding = trim(item.substr(0, semi));
+      std::string_view coding = trim_ows(item.substr(0, semi));
       bool ok = true;
       while (semi != std::string_view::npos) {
         item.remove_prefix(semi + 1);
         semi = item.find(';');
-        std::string_view param = trim(item.substr(0, semi));
+        std::string_view param = trim_ows(item.substr(0, semi));
         if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=')
-          ok = positive_q(trim(param.substr(2)));
+          ok = positive_q(trim_ows(param.substr(2)));
       }
       if (equal_fold(coding, "gzip") || equal_fold(coding, "x-gzip")) {
         gzip = std::max(gzip, ok ? 1 : 0);
@@ -321,14 +314,7 @@ class GzipWriter final : public WrappingWriter {
     vary_ = typed;
     eligible_ = accepts_ && typed && !status_has_no_body(code) && code != status::kPartialContent &&
                 !h.has("Content-Range") && !lists_token(h, "Cache-Control", "no-transform");
-    declared_ = -1;
-    std::string_view cl = h.get("Content-Length");
-    uint64_t v = 0;
-    if (!cl.empty()) {
-      auto r = std::from_chars(cl.data(), cl.data() + cl.size(), v);
-      if (r.ec == std::errc() && r.ptr == cl.data() + cl.size())
-        declared_ = static_cast<int64_t>(v);
-    }
+    declared_ = declared_content_length(h);
   }
 
   // Settles the response: fixes the headers, sends the held status and the held bytes.

@@ -42,12 +42,6 @@ long fail(ParseError& err, int status, std::string_view reason) {
   return -1;
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // Splits a comma-separated list of tokens; calls fn(token) for each. Returns false when an
 // element is empty or not a token.
 template <class Fn>
@@ -181,14 +175,8 @@ struct FieldSemantics {
     } else if (name.size() == 10 && equal_fold(name, "connection")) {
       // Every element counts: an empty or odd one (lists may hold empty elements, RFC 9110
       // 5.6.1) must not hide a "close" after it.
-      for (;;) {
-        std::size_t comma = value.find(',');
-        std::string_view t = trim_ows(value.substr(0, comma));
-        if (equal_fold(t, "close")) conn_close = true;
-        if (equal_fold(t, "keep-alive")) conn_keep_alive = true;
-        if (comma == std::string_view::npos) break;
-        value.remove_prefix(comma + 1);
-      }
+      conn_close = conn_close || has_token(value, "close");
+      conn_keep_alive = conn_keep_alive || has_token(value, "keep-alive");
     }
     return true;
   }

@@ -133,20 +133,6 @@ std::string_view sniff_content_type(std::string_view body) {
   return "text/plain; charset=utf-8";
 }
 
-// True when a Connection field value lists the "close" token.
-bool has_close_token(std::string_view v) {
-  while (!v.empty()) {
-    std::size_t comma = v.find(',');
-    std::string_view t = v.substr(0, comma);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (equal_fold(t, "close")) return true;
-    if (comma == std::string_view::npos) break;
-    v.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 // Trailers, as Go sends them: fields named in the Trailer header, or set with the "Trailer:"
 // prefix, go after a chunked body instead of in the head.
 constexpr std::string_view kTrailerPrefix = "Trailer:";
@@ -154,20 +140,6 @@ constexpr std::string_view kTrailerPrefix = "Trailer:";
 bool has_trailer_prefix(std::string_view name) {
   return name.size() > kTrailerPrefix.size() &&
          equal_fold(name.substr(0, kTrailerPrefix.size()), kTrailerPrefix);
-}
-
-// True when name is listed in the comma-separated Trailer value declared.
-bool declared_trailer(std::string_view declared, std::string_view name) {
-  while (!declared.empty()) {
-    std::size_t comma = declared.find(',');
-    std::string_view t = declared.substr(0, comma);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (equal_fold(t, name)) return true;
-    if (comma == std::string_view::npos) break;
-    declared.remove_prefix(comma + 1);
-  }
-  return false;
 }
 
 constexpr std::size_t kBodyBufferLimit = 32 * 1024;  // buffered before streaming starts
@@ -224,12 +196,12 @@ void ConnWriter::send_head(int64_t body_length) {
   bool has_type = false, has_date = false;
   std::string_view declared = header_.get("Trailer");
   for (const auto& f : header_) {
-    if (has_trailer_prefix(f.name) || (!declared.empty() && declared_trailer(declared, f.name)))
+    if (has_trailer_prefix(f.name) || (!declared.empty() && has_token(declared, f.name)))
       continue;  // a trailer, sent after the body
     // Framing is the server's business; what the handler set for it is replaced below. A
     // handler asks for the connection to end after this response with Connection: close.
     if (equal_fold(f.name, "connection")) {
-      if (has_close_token(f.value)) keep_alive_ = false;
+      if (has_token(f.value, "close")) keep_alive_ = false;
       continue;
     }
     if (equal_fold(f.name, "transfer-encoding")) continue;
@@ -285,15 +257,7 @@ Result<std::size_t> ConnWriter::stream(const char* p, std::size_t n) {
 Result<std::size_t> ConnWriter::write(std::span<const std::byte> data) {
   if (status_ == 0) write_header(status::kOk);
   if (status_has_no_body(status_)) return std::errc::operation_not_permitted;
-  if (declared_length_ < 0 && !head_sent_) {
-    std::string_view cl = header_.get("Content-Length");
-    uint64_t v = 0;
-    if (!cl.empty()) {
-      auto r = std::from_chars(cl.data(), cl.data() + cl.size(), v);
-      if (r.ec == std::errc() && r.ptr == cl.data() + cl.size())
-        declared_length_ = static_cast<int64_t>(v);
-    }
-  }
+  if (declared_length_ < 0 && !head_sent_) declared_length_ = declared_content_length(header_);
   if (declared_length_ >= 0 && written_ + data.size() > static_cast<uint64_t>(declared_length_))
     return std::errc::message_size;
   written_ += data.size();
@@ -331,13 +295,7 @@ std::error_code ConnWriter::flush() {
 
 std::error_code ConnWriter::send_file(int fd, int64_t offset, uint64_t count) {
   if (status_ == 0) write_header(status::kOk);
-  if (declared_length_ < 0 && !head_sent_) {
-    std::string_view cl = header_.get("Content-Length");
-    uint64_t v = 0;
-    auto r = std::from_chars(cl.data(), cl.data() + cl.size(), v);
-    if (!cl.empty() && r.ec == std::errc() && r.ptr == cl.data() + cl.size())
-      declared_length_ = static_cast<int64_t>(v);
-  }
+  if (declared_length_ < 0 && !head_sent_) declared_length_ = declared_content_length(header_);
   if (head_request_ && declared_length_ < 0) {
     written_ += count;  // nothing goes out for HEAD; no need to read the file
     return {};
@@ -396,14 +354,8 @@ bool ConnWriter::finish() {
   if (status_ == 0) write_header(status::kOk);
   if (!head_sent_) {
     int64_t len = status_has_no_body(status_) ? 0 : static_cast<int64_t>(body_.size());
-    if (head_request_ && declared_length_ < 0) {
-      // A HEAD handler may state the length a GET would have without writing the body.
-      std::string_view cl = header_.get("Content-Length");
-      uint64_t v = 0;
-      auto r = std::from_chars(cl.data(), cl.data() + cl.size(), v);
-      if (!cl.empty() && r.ec == std::errc() && r.ptr == cl.data() + cl.size())
-        declared_length_ = static_cast<int64_t>(v);
-    }
+    // A HEAD handler may state the length a GET would have without writing the body.
+    if (head_request_ && declared_length_ < 0) declared_length_ = declared_content_length(header_);
     bool trailers = minor_version_ == 1 && !head_request_ && !status_has_no_body(status_) &&
                     declared_length_ < 0 && wants_trailers();
     if (trailers) {
@@ -449,7 +401,7 @@ void ConnWriter::end_chunked() {
     std::string_view name = f.name;
     if (has_trailer_prefix(name)) {
       name.remove_prefix(kTrailerPrefix.size());
-    } else if (declared.empty() || !declared_trailer(declared, name)) {
+    } else if (declared.empty() || !has_token(declared, name)) {
       continue;
     }
     if (equal_fold(name, "content-length") || equal_fold(name, "transfer-encoding") ||

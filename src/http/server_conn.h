@@ -100,7 +100,6 @@ class ServerConn {
   // The same, telling the kernel that more bytes follow at once (before a sendfile).
   bool flush_out_more();
   net::Conn& conn() noexcept { return conn_; }
-  bool http10() const noexcept { return req_.head().minor_version == 0; }
 
   ServerConn* prev = nullptr;
   ServerConn* next = nullptr;

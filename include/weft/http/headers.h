@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +22,19 @@ inline bool equal_fold(std::string_view a, std::string_view b) noexcept {
   }
   return true;
 }
+
+// trim_ows returns s without its leading and trailing spaces and tabs (HTTP's optional white
+// space).
+std::string_view trim_ows(std::string_view s) noexcept;
+
+// has_token is true when the comma-separated field value list names token, ignoring case and
+// the white space around elements ("keep-alive, Close" has "close").
+bool has_token(std::string_view list, std::string_view token) noexcept;
+
+class Headers;
+// declared_content_length is the Content-Length field of h as a number, or -1 when it is
+// absent or not a plain decimal.
+int64_t declared_content_length(const Headers& h) noexcept;
 
 // Headers is an ordered multi-map from field name to value; names compare case-insensitively
 // and keep the spelling they were added with. Fields parsed off the wire are views into the
