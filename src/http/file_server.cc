@@ -20,9 +20,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -35,6 +39,8 @@ namespace detail {
 
 namespace {
 std::atomic<bool> openat2_allowed{true};
+std::atomic<int64_t> cache_settle_seconds{2};
+std::atomic<uint64_t> cache_hits{0};
 }  // namespace
 
 // Test hook: with enabled false, file servers made afterwards resolve paths with the fallback
@@ -42,6 +48,17 @@ std::atomic<bool> openat2_allowed{true};
 // exercise it on any kernel.
 void set_file_server_openat2(bool enabled) noexcept {
   openat2_allowed.store(enabled, std::memory_order_relaxed);
+}
+
+// Test hook: files whose mtime and ctime lie more than seconds in the past may be cached (2 by
+// default; a negative value lets tests cache files they have just written).
+void set_file_cache_settle_seconds(int64_t seconds) noexcept {
+  cache_settle_seconds.store(seconds, std::memory_order_relaxed);
+}
+
+// Test hook: how many requests every file server has answered from its cache.
+uint64_t file_cache_hits() noexcept {
+  return cache_hits.load(std::memory_order_relaxed);
 }
 
 }  // namespace detail
@@ -390,12 +407,156 @@ void append_html_escaped(std::string& out, std::string_view s) {
 
 // ---- the server -------------------------------------------------------------------------
 
+// ---- the small-file cache ----------------------------------------------------------------
+
+// FileMeta is what the validators and the response head need to know about a file.
+struct FileMeta {
+  uint64_t size = 0;
+  time_t mtime = 0;
+  char etag[48] = {};
+  std::size_t etag_len = 0;
+
+  std::string_view tag() const noexcept { return {etag, etag_len}; }
+};
+
+// Fills meta from sb: the size, the Last-Modified second and a strong entity tag made of the
+// size and the nanosecond mtime.
+void fill_meta(FileMeta& meta, const struct stat& sb) {
+  meta.size = static_cast<uint64_t>(sb.st_size);
+  meta.mtime = sb.st_mtim.tv_sec;
+  char* p = meta.etag;
+  char* end = meta.etag + sizeof meta.etag;
+  *p++ = '"';
+  p = put_uint(p, end, meta.size, 16);
+  *p++ = '-';
+  uint64_t mtime_ns = static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000u +
+                      static_cast<uint64_t>(sb.st_mtim.tv_nsec);
+  p = put_uint(p, end - 1, mtime_ns, 16);
+  *p++ = '"';
+  meta.etag_len = static_cast<std::size_t>(p - meta.etag);
+}
+
+// FileCache keeps the contents of small regular files, keyed by their path under the root, so
+// that a hit costs one fstatat(2) instead of an open, fstat, read and close. An entry is used
+// only while the path still names the same inode (device and inode number) with the same
+// size, mtime and ctime: a replaced, rewritten, truncated or chmod-ed file misses and is
+// opened afresh through the confined open. Because an entry is only made from a file that
+// open_beneath opened, and a hit needs the identical inode, the cache never serves anything
+// the confined open would refuse. Least recently used entries go first once the byte budget is
+// spent. Safe for concurrent use.
+class FileCache {
+ public:
+  // An entry, shared so a request can keep sending it after it was evicted.
+  struct Entry {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    struct timespec mtime {};
+    struct timespec ctime {};
+    FileMeta meta;
+    std::string data;
+  };
+
+  FileCache(std::size_t budget, std::size_t file_limit)
+      : budget_(budget), file_limit_(file_limit) {}
+
+  // True when files of this size may be cached.
+  bool wants(uint64_t size) const noexcept { return budget_ > 0 && size <= file_limit_; }
+
+  // The entry for rel when the path still names the file it was made from; nullptr otherwise.
+  // path is rel, NUL-terminated.
+  std::shared_ptr<const Entry> find(int root_fd, std::string_view rel, const char* path) {
+    std::shared_ptr<const Entry> e;
+    {
+      std::lock_guard lock(mu_);
+      auto it = index_.find(rel);
+      if (it == index_.end()) return nullptr;
+      lru_.splice(lru_.begin(), lru_, it->second);
+      e = it->second->entry;
+    }
+    struct stat sb;
+    if (::fstatat(root_fd, path, &sb, 0) == 0 && same_file(*e, sb)) {
+      detail::cache_hits.fetch_add(1, std::memory_order_relaxed);
+      return e;
+    }
+    erase(rel, e);
+    return nullptr;
+  }
+
+  // Caches data as the contents of rel, the file sb describes.
+  std::shared_ptr<const Entry> insert(const std::string& rel, const struct stat& sb,
+                                      std::string data) {
+    auto e = std::make_shared<Entry>();
+    e->dev = sb.st_dev;
+    e->ino = sb.st_ino;
+    e->mtime = sb.st_mtim;
+    e->ctime = sb.st_ctim;
+    fill_meta(e->meta, sb);
+    e->data = std::move(data);
+    std::size_t cost = charge(rel, *e);
+    std::lock_guard lock(mu_);
+    if (auto it = index_.find(rel); it != index_.end()) drop(it);
+    while (bytes_ + cost > budget_ && !lru_.empty()) drop(index_.find(lru_.back().key));
+    if (cost > budget_) return e;
+    lru_.push_front(Node{rel, e});
+    index_.emplace(rel, lru_.begin());
+    bytes_ += cost;
+    return e;
+  }
+
+ private:
+  struct Node {
+    std::string key;
+    std::shared_ptr<const Entry> entry;
+  };
+  using Lru = std::list<Node>;
+
+  static bool same_file(const Entry& e, const struct stat& sb) noexcept {
+    return S_ISREG(sb.st_mode) && sb.st_dev == e.dev && sb.st_ino == e.ino &&
+           static_cast<uint64_t>(sb.st_size) == e.meta.size &&
+           sb.st_mtim.tv_sec == e.mtime.tv_sec && sb.st_mtim.tv_nsec == e.mtime.tv_nsec &&
+           sb.st_ctim.tv_sec == e.ctime.tv_sec && sb.st_ctim.tv_nsec == e.ctime.tv_nsec;
+  }
+
+  // What an entry counts against the budget: its bytes, its key and the bookkeeping.
+  static std::size_t charge(const std::string& key, const Entry& e) noexcept {
+    return e.data.size() + 2 * key.size() + sizeof(Entry) + 128;
+  }
+
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept {
+      return std::hash<std::string_view>{}(k);
+    }
+  };
+  using Index = std::unordered_map<std::string, Lru::iterator, KeyHash, std::equal_to<>>;
+
+  void drop(Index::iterator it) {
+    bytes_ -= charge(it->first, *it->second->entry);
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+
+  void erase(std::string_view rel, const std::shared_ptr<const Entry>& stale) {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(rel);
+    if (it != index_.end() && it->second->entry == stale) drop(it);
+  }
+
+  const std::size_t budget_;
+  const std::size_t file_limit_;
+  std::mutex mu_;
+  Lru lru_;  // most recently used first
+  Index index_;
+  std::size_t bytes_ = 0;
+};
+
 // State is what every copy of one file_server() handler shares.
 struct State {
   int root_fd = -1;
   std::string root_real;                        // the root's canonical path, for the fallback check
   mutable std::atomic<bool> use_openat2{true};  // false on kernels without openat2
   FileServerOptions options;
+  std::unique_ptr<FileCache> cache;
 
   State() = default;
   State(const State&) = delete;
@@ -536,23 +697,20 @@ bool if_range_matches(std::string_view v, std::string_view etag, time_t mtime) {
   return parse_http_date(v, t) && t == mtime;
 }
 
-// Serves the regular file fd (stat sb) named name: validators, preconditions, range, body.
-void serve_file(ResponseWriter& w, Request& r, int fd, const struct stat& sb,
-                std::string_view name) {
-  Headers& out = w.header();
-  auto size = static_cast<uint64_t>(sb.st_size);
-  time_t mtime = sb.st_mtim.tv_sec;
+// Where a response body comes from: the bytes of a cached file, or an open descriptor.
+struct FileBody {
+  int fd = -1;
+  std::string_view data;  // used when fd < 0
+};
 
-  char etag[48];
-  char* p = etag;
-  *p++ = '"';
-  p = put_uint(p, etag + sizeof etag, size, 16);
-  *p++ = '-';
-  uint64_t mtime_ns = static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000u +
-                      static_cast<uint64_t>(sb.st_mtim.tv_nsec);
-  p = put_uint(p, etag + sizeof etag - 1, mtime_ns, 16);
-  *p++ = '"';
-  std::string_view tag(etag, static_cast<std::size_t>(p - etag));
+// Serves the regular file described by meta, named name: validators, preconditions, range,
+// then the body from body.
+void serve_file(ResponseWriter& w, Request& r, const FileMeta& meta, std::string_view name,
+                FileBody body) {
+  Headers& out = w.header();
+  uint64_t size = meta.size;
+  time_t mtime = meta.mtime;
+  std::string_view tag = meta.tag();
   char last_modified[kHttpDateLen];
   bool have_lm = format_http_date(mtime, last_modified);
 
@@ -621,7 +779,51 @@ void serve_file(ResponseWriter& w, Request& r, int fd, const struct stat& sb,
   w.write_header(code);
   if (length == 0) return;
   // A failure comes after the head went out: there is nothing left to tell the client.
-  (void)w.send_file(fd, static_cast<int64_t>(offset), length);
+  if (body.fd < 0) {
+    (void)w.write(body.data.substr(offset, length));
+  } else {
+    (void)w.send_file(body.fd, static_cast<int64_t>(offset), length);
+  }
+}
+
+// True when a file with these times may be cached: both lie two seconds or more in the past.
+// The kernel stamps writes with a coarse clock, so a file still being written can keep its
+// mtime and ctime across writes; one read while that is possible could cache a torn copy that
+// later checks would not notice (git calls this the racy-clean problem).
+bool settled(const struct stat& sb) noexcept {
+  struct timespec now;
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  int64_t limit = now.tv_sec - detail::cache_settle_seconds.load(std::memory_order_relaxed);
+  return sb.st_mtim.tv_sec <= limit && sb.st_ctim.tv_sec <= limit;
+}
+
+// Serves rel (NUL-terminated as path) from the cache; false when it is not cached or changed.
+bool serve_cached(const State& st, ResponseWriter& w, Request& r, std::string_view rel,
+                  const char* path, std::string_view name) {
+  if (!st.cache) return false;
+  auto e = st.cache->find(st.root_fd, rel, path);
+  if (!e) return false;
+  serve_file(w, r, e->meta, name, FileBody{-1, e->data});
+  return true;
+}
+
+// Serves the open regular file fd (stat sb), found at rel: a small settled file is read whole
+// and cached on a GET, any other is sent from the descriptor.
+void serve_open_file(const State& st, ResponseWriter& w, Request& r, std::string_view rel, int fd,
+                     const struct stat& sb, std::string_view name) {
+  auto size = static_cast<uint64_t>(sb.st_size);
+  if (st.cache && st.cache->wants(size) && r.method() == "GET" && settled(sb)) {
+    std::string data(size, '\0');
+    ssize_t got = ::pread(fd, data.data(), size, 0);
+    if (got == static_cast<ssize_t>(size)) {
+      auto e = st.cache->insert(std::string(rel), sb, std::move(data));
+      serve_file(w, r, e->meta, name, FileBody{-1, e->data});
+      return;
+    }
+  }
+  FileMeta meta;
+  fill_meta(meta, sb);
+  serve_file(w, r, meta, name, FileBody{fd, {}});
 }
 
 // Answers a listing of the open directory dir (sorted names, directories with a '/').
@@ -687,12 +889,13 @@ void serve_directory(const State& st, ResponseWriter& w, Request& r, UniqueFd& d
     std::string path;
     path.reserve(rel.size() + index.size());
     path.append(rel).append(index);
+    if (serve_cached(st, w, r, path, path.c_str(), index)) return;
     struct stat sb;
     int fd = open_beneath(st, path.c_str(), sb);
     if (fd < 0) continue;
     UniqueFd f(fd);
     if (!S_ISREG(sb.st_mode)) continue;
-    serve_file(w, r, f.fd, sb, index);
+    serve_open_file(st, w, r, path, f.fd, sb, index);
     return;
   }
   if (!st.options.list_directories) {
@@ -731,6 +934,7 @@ void serve(const State& st, ResponseWriter& w, Request& r) {
     buf[rel.size()] = '\0';
   }
 
+  if (!rel.empty() && serve_cached(st, w, r, rel, buf, rel)) return;
   struct stat sb;
   int fd = open_beneath(st, buf, sb);
   if (fd < 0) {
@@ -757,7 +961,7 @@ void serve(const State& st, ResponseWriter& w, Request& r) {
     not_found(w, r);
     return;
   }
-  serve_file(w, r, f.fd, sb, rel);
+  serve_open_file(st, w, r, rel, f.fd, sb, rel);
 }
 
 }  // namespace
@@ -784,6 +988,8 @@ Handler file_server(std::string root, FileServerOptions options) {
     throw std::system_error(errno, std::generic_category(), "file_server: realpath " + root);
   st->root_real = real.get();
   st->options = std::move(options);
+  if (st->options.cache_bytes > 0)
+    st->cache = std::make_unique<FileCache>(st->options.cache_bytes, st->options.cache_file_limit);
   bool use = detail::openat2_allowed.load(std::memory_order_relaxed);
   if (use) {
     // Probe once: ENOSYS on old kernels, EPERM under seccomp filters that predate openat2.

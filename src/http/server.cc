@@ -190,7 +190,7 @@ void ConnWriter::write_header(int code) {
   status_ = code;
 }
 
-void ConnWriter::send_head(int64_t body_length) {
+void ConnWriter::send_head(int64_t body_length, std::string_view first_body_bytes) {
   std::string& out = conn_->out();
   append_status_line(out, minor_version_, status_);
   bool has_type = false, has_date = false;
@@ -213,7 +213,8 @@ void ConnWriter::send_head(int64_t body_length) {
   if (!has_date) out.append(date_field());
   bool no_body = status_has_no_body(status_);
   if (!has_type && !no_body && (body_length != 0 || declared_length_ > 0)) {
-    out.append("Content-Type: ").append(sniff_content_type(body_)).append("\r\n");
+    std::string_view sniffed = body_.empty() ? first_body_bytes : std::string_view(body_);
+    out.append("Content-Type: ").append(sniff_content_type(sniffed)).append("\r\n");
   }
   if (!no_body) {
     if (declared_length_ >= 0) {
@@ -262,6 +263,16 @@ Result<std::size_t> ConnWriter::write(std::span<const std::byte> data) {
     return std::errc::message_size;
   written_ += data.size();
   const char* p = reinterpret_cast<const char*>(data.data());
+  if (!head_sent_ && body_.empty() && declared_length_ >= 0 &&
+      written_ == static_cast<uint64_t>(declared_length_) && data.size() <= kInlineFileBytes) {
+    // The whole declared body in one write: it goes straight behind the head.
+    send_head(declared_length_, std::string_view(p, data.size()));
+    if (head_request_) return data.size();
+    std::string& out = conn_->out();
+    out.append(p, data.size());
+    if (out.size() >= kOutFlushSize && !conn_->flush_out()) return std::errc::broken_pipe;
+    return data.size();
+  }
   if (!head_sent_) {
     if (body_.size() + data.size() <= kBodyBufferLimit) {
       body_.append(p, data.size());

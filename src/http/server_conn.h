@@ -55,7 +55,8 @@ class ConnWriter final : public ResponseWriter {
 
  private:
   // Serializes the head into the connection's output; body_length < 0 means streaming.
-  void send_head(int64_t body_length);
+  // first_body_bytes stand in for the buffered body when sniffing a missing Content-Type.
+  void send_head(int64_t body_length, std::string_view first_body_bytes = {});
   Result<std::size_t> stream(const char* p, std::size_t n);
   // True when the handler declared trailers (a Trailer field or "Trailer:"-prefixed fields).
   bool wants_trailers() const noexcept;

@@ -1,7 +1,8 @@
 // file_server over real loopback connections: content types and validators, HEAD, the
 // conditional headers, ranges and If-Range, directories (redirect, index, listing), path
 // confinement (dot segments, backslashes, NUL, symbolic links out of the root, on both the
-// openat2 and the fallback path), methods, large bodies through sendfile, keep-alive.
+// openat2 and the fallback path), methods, large bodies through sendfile, keep-alive, and the
+// small-file cache (hits, and misses on every kind of change to the file or the path).
 #include "weft/http/file_server.h"
 
 #include <fcntl.h>
@@ -24,6 +25,9 @@
 namespace weft::http::detail {
 // Defined in the library: file servers made while it is off use the fallback confinement.
 void set_file_server_openat2(bool enabled) noexcept;
+// Defined in the library: how old a file must be before the cache keeps it, and the hit count.
+void set_file_cache_settle_seconds(int64_t seconds) noexcept;
+uint64_t file_cache_hits() noexcept;
 }  // namespace weft::http::detail
 
 namespace {
@@ -665,6 +669,200 @@ TEST_F(FileServerTest, KeepAliveCarriesManyFileResponsesOnOneConnection) {
     EXPECT_TRUE(b->body == big());
     EXPECT_EQ(d->body, "<h1>sub</h1>\n");
   });
+}
+
+// ---- the small-file cache ---------------------------------------------------------------
+
+// Each test gets its own tree, and files count as settled the moment they are written.
+class FileCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "weft-file-cache-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    base_ = tmpl;
+    fs::create_directories(base_ / "root" / "sub");
+    fs::create_directories(base_ / "outside");
+    http::detail::set_file_cache_settle_seconds(-1000);
+  }
+  void TearDown() override {
+    http::detail::set_file_cache_settle_seconds(2);
+    std::error_code ec;
+    fs::remove_all(base_, ec);
+  }
+
+  fs::path root() const { return base_ / "root"; }
+
+  // Runs body with a file server on root() (made with options) and its address.
+  template <typename Body>
+  void with_server(Body body, http::FileServerOptions options = {}) {
+    weft::run([&] {
+      TestServer s(http::file_server(root().string(), options));
+      auto addr = s.start();
+      ASSERT_FALSE(addr.empty());
+      body(addr);
+    });
+  }
+
+  // GETs target and returns the response (status 0 when the exchange failed).
+  static RawResponse get(const std::string& addr, std::string_view target,
+                         std::string_view extra = "") {
+    auto r = roundtrip(addr, get_request(target, extra));
+    return r ? *r : RawResponse{};
+  }
+
+  fs::path base_;
+};
+
+TEST_F(FileCacheTest, SecondRequestIsAHitWithTheSameAnswer) {
+  write_file(root() / "a.txt", "cached body\n");
+  with_server([&](const std::string& addr) {
+    RawResponse first = get(addr, "/a.txt");
+    uint64_t hits = http::detail::file_cache_hits();
+    RawResponse second = get(addr, "/a.txt");
+    EXPECT_EQ(http::detail::file_cache_hits(), hits + 1);
+    EXPECT_EQ(first.status, 200);
+    EXPECT_EQ(second.status, 200);
+    EXPECT_EQ(second.body, "cached body\n");
+    for (const char* name : {"Content-Type", "Content-Length", "ETag", "Last-Modified"})
+      EXPECT_EQ(second.header(name), first.header(name)) << name;
+  });
+}
+
+TEST_F(FileCacheTest, CachedFilesKeepRangesConditionalsAndHead) {
+  write_file(root() / "digits.txt", "0123456789");
+  with_server([&](const std::string& addr) {
+    RawResponse warm = get(addr, "/digits.txt");
+    ASSERT_EQ(warm.status, 200);
+    uint64_t hits = http::detail::file_cache_hits();
+    RawResponse part = get(addr, "/digits.txt", "Range: bytes=2-4\r\n");
+    EXPECT_EQ(part.status, 206);
+    EXPECT_EQ(part.body, "234");
+    EXPECT_EQ(part.header("Content-Range"), "bytes 2-4/10");
+    RawResponse same = get(addr, "/digits.txt", "If-None-Match: " + warm.header("ETag") + "\r\n");
+    EXPECT_EQ(same.status, 304);
+    EXPECT_TRUE(same.body.empty());
+    auto head = roundtrip(addr, "HEAD /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n", "HEAD");
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->status, 200);
+    EXPECT_EQ(head->header("Content-Length"), "10");
+    EXPECT_TRUE(head->body.empty());
+    EXPECT_EQ(http::detail::file_cache_hits(), hits + 3);
+  });
+}
+
+TEST_F(FileCacheTest, AnInPlaceEditShowsAtOnceEvenWithTheOldMtime) {
+  fs::path f = root() / "a.txt";
+  write_file(f, "version one\n");
+  set_mtime(f, kHelloSec, kHelloNsec);
+  with_server([&](const std::string& addr) {
+    EXPECT_EQ(get(addr, "/a.txt").body, "version one\n");
+    EXPECT_EQ(get(addr, "/a.txt").body, "version one\n");
+    // Same size, and the mtime put back: only the ctime tells the change.
+    write_file(f, "version two\n");
+    set_mtime(f, kHelloSec, kHelloNsec);
+    EXPECT_EQ(get(addr, "/a.txt").body, "version two\n");
+  });
+}
+
+TEST_F(FileCacheTest, ARenamedReplacementShowsAtOnce) {
+  write_file(root() / "a.txt", "old\n");
+  with_server([&](const std::string& addr) {
+    EXPECT_EQ(get(addr, "/a.txt").body, "old\n");
+    write_file(root() / "a.tmp", "new!\n");
+    fs::rename(root() / "a.tmp", root() / "a.txt");
+    EXPECT_EQ(get(addr, "/a.txt").body, "new!\n");
+  });
+}
+
+TEST_F(FileCacheTest, ADeletedFileIs404) {
+  write_file(root() / "a.txt", "here\n");
+  with_server([&](const std::string& addr) {
+    EXPECT_EQ(get(addr, "/a.txt").status, 200);
+    fs::remove(root() / "a.txt");
+    EXPECT_EQ(get(addr, "/a.txt").status, 404);
+  });
+}
+
+TEST_F(FileCacheTest, ALinkSwappedInOutOfTheRootIsRefused) {
+  write_file(base_ / "outside" / "secret.txt", "secret\n");
+  write_file(root() / "sub" / "a.txt", "public\n");
+  with_server([&](const std::string& addr) {
+    EXPECT_EQ(get(addr, "/sub/a.txt").body, "public\n");
+    // The file, then its directory, replaced by links that leave the root.
+    fs::remove(root() / "sub" / "a.txt");
+    fs::create_symlink(base_ / "outside" / "secret.txt", root() / "sub" / "a.txt");
+    RawResponse r = get(addr, "/sub/a.txt");
+    EXPECT_EQ(r.status, 404);
+    EXPECT_THAT(r.body, Not(HasSubstr("secret")));
+    write_file(root() / "b.txt", "public\n");
+    EXPECT_EQ(get(addr, "/b.txt").body, "public\n");
+    fs::remove_all(root() / "sub");
+    fs::create_symlink(base_ / "outside", root() / "sub");
+    write_file(base_ / "outside" / "a.txt", "secret too\n");
+    r = get(addr, "/sub/a.txt");
+    EXPECT_EQ(r.status, 404);
+    EXPECT_THAT(r.body, Not(HasSubstr("secret")));
+  });
+}
+
+TEST_F(FileCacheTest, IndexFilesAreCachedToo) {
+  write_file(root() / "sub" / "index.html", "<p>index</p>\n");
+  with_server([&](const std::string& addr) {
+    EXPECT_EQ(get(addr, "/sub/").body, "<p>index</p>\n");
+    uint64_t hits = http::detail::file_cache_hits();
+    EXPECT_EQ(get(addr, "/sub/").body, "<p>index</p>\n");
+    EXPECT_EQ(http::detail::file_cache_hits(), hits + 1);
+  });
+}
+
+TEST_F(FileCacheTest, FreshFilesLargeFilesAndADisabledCacheAreNotCached) {
+  write_file(root() / "a.txt", "small\n");
+  write_file(root() / "large.bin", std::string(64 * 1024, 'x'));
+  // Disabled.
+  http::FileServerOptions off;
+  off.cache_bytes = 0;
+  with_server(
+      [&](const std::string& addr) {
+        uint64_t hits = http::detail::file_cache_hits();
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(get(addr, "/a.txt").body, "small\n");
+        EXPECT_EQ(http::detail::file_cache_hits(), hits);
+      },
+      off);
+  // Over the per-file limit.
+  with_server([&](const std::string& addr) {
+    uint64_t hits = http::detail::file_cache_hits();
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(get(addr, "/large.bin").body.size(), 64u * 1024);
+    EXPECT_EQ(http::detail::file_cache_hits(), hits);
+  });
+  // Written just now, with the default settle time.
+  http::detail::set_file_cache_settle_seconds(2);
+  with_server([&](const std::string& addr) {
+    uint64_t hits = http::detail::file_cache_hits();
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(get(addr, "/a.txt").body, "small\n");
+    EXPECT_EQ(http::detail::file_cache_hits(), hits);
+  });
+}
+
+TEST_F(FileCacheTest, ASmallBudgetEvictsTheLeastRecentlyUsed) {
+  for (char c : std::string("abcd"))
+    write_file(root() / (std::string(1, c) + ".bin"), std::string(4000, c));
+  http::FileServerOptions small;
+  small.cache_bytes = 10000;  // room for two of the four files
+  with_server(
+      [&](const std::string& addr) {
+        for (char c : std::string("abcdabcd")) {
+          RawResponse r = get(addr, "/" + std::string(1, c) + ".bin");
+          EXPECT_EQ(r.body, std::string(4000, c));
+        }
+        // c and d are the two most recent: both hit; a was evicted and misses.
+        uint64_t hits = http::detail::file_cache_hits();
+        EXPECT_EQ(get(addr, "/d.bin").body, std::string(4000, 'd'));
+        EXPECT_EQ(get(addr, "/c.bin").body, std::string(4000, 'c'));
+        EXPECT_EQ(http::detail::file_cache_hits(), hits + 2);
+        EXPECT_EQ(get(addr, "/a.bin").body, std::string(4000, 'a'));
+        EXPECT_EQ(http::detail::file_cache_hits(), hits + 2);
+      },
+      small);
 }
 
 }  // namespace

@@ -34,6 +34,31 @@ TEST(HttpServer, AnswersWithContentLengthDateAndSniffedType) {
   });
 }
 
+TEST(HttpServer, ADeclaredLengthWrittenAtOnceIsSniffedAndSentWhole) {
+  weft::run([] {
+    TestServer s([](http::ResponseWriter& w, http::Request& r) {
+      w.header().set("Content-Length", "25");
+      if (r.path() == "/once") {
+        (void)w.write("<html><p>declared</p>   !");
+      } else {
+        (void)w.write("<html><p>declared</p>   ");
+        (void)w.write("!");
+      }
+    });
+    auto addr = s.start();
+    RawClient c(addr);
+    for (std::string_view target : {"/once", "/twice", "/once"}) {
+      ASSERT_TRUE(c.send(get_request(target)));
+      auto r = c.read_response();
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->body, "<html><p>declared</p>   !");
+      EXPECT_EQ(r->header("Content-Type"), "text/html; charset=utf-8");
+      EXPECT_FALSE(r->chunked);
+    }
+  });
+}
+
 TEST(HttpServer, KeepAliveServesManyRequestsOnOneConnection) {
   weft::run([] {
     std::atomic<int> count{0};

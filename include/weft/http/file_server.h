@@ -1,6 +1,7 @@
 // Static files: a handler that serves a directory tree safely and fast.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,13 @@ struct FileServerOptions {
   std::vector<std::string> index_files = {"index.html"};
   // Answer a directory without an index file with a listing (otherwise 404).
   bool list_directories = false;
+  // Bytes of small files kept in memory (0 turns the cache off). A cached file is served after
+  // one fstatat(2) that checks the path still names the same inode with the same size, mtime
+  // and ctime; anything else is opened afresh, so edits show at once. Files modified within
+  // the last two seconds are not cached.
+  std::size_t cache_bytes = 16u << 20;
+  // The largest file the cache keeps.
+  std::size_t cache_file_limit = 32u << 10;
 };
 
 // file_server serves the files under root for GET and HEAD (405 otherwise): Content-Type from
