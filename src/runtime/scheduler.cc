@@ -553,12 +553,14 @@ top:
     Fiber* list = netpoll(timeout);
     g_netpoll_until.store(INT64_MAX, std::memory_order_release);
     g_netpoll_blocked.store(false, std::memory_order_release);
-    run_all_timers(now_ns());
     std::unique_lock<SpinLock> g(s.lock);
     if (Processor* p2 = pidleget_locked(s)) {
       g.unlock();
       m->p = p2;
       p2->m = m;
+      // With a P in hand, the tasks that due timers wake go onto it, instead of waking another
+      // machine to take them while this one goes to sleep (a futex round trip per timer).
+      run_all_timers(now_ns());
       if (list) {
         Fiber* f = list;
         inject_list(list->next);
@@ -574,6 +576,7 @@ top:
     }
     if (list) globrunqput_batch_locked(s, list, tail, n);
     g.unlock();
+    run_all_timers(now_ns());
   }
   stop_machine(m);
   goto top;
