@@ -182,6 +182,7 @@ struct alignas(64) Processor {
   uint64_t schedtick = 0;
   std::atomic<uint64_t> published_tick{0};  // read by sysmon
   std::atomic<Fiber*> current{nullptr};
+  std::atomic<int> thread_id{0};  // the thread running `current` (Linux tid), for sysmon
   Processor* idle_link = nullptr;
   TimerHeap timers;
   StackCache stacks;
@@ -196,6 +197,7 @@ enum class PostAction : uint8_t { kNone, kPark, kYield, kYieldGlobal, kHandoff, 
 // Machine is an M: an OS thread that runs tasks while it holds a P.
 struct Machine {
   int id = 0;
+  int tid = 0;  // the thread's Linux id
   Processor* p = nullptr;
   Processor* next_p = nullptr;  // handed over by start_machine
   bool spinning = false;
@@ -243,8 +245,18 @@ void wake_processor() noexcept;
 int proc_count() noexcept;
 Processor* proc_at(int i) noexcept;
 
-// Sysmon's view: moves the runnable fibers of a stuck P away and lets another P run them.
-void retake_stuck(Processor* p, Fiber* stuck);
+// Why a processor's task has not yielded for the stuck threshold.
+enum class StuckKind : uint8_t {
+  kRunning,      // its thread spent the time on the CPU: a loop that never yields
+  kBlocked,      // its thread sleeps in the kernel: a blocking call outside weft::blocking
+  kDescheduled,  // its thread was runnable but the OS ran others: no fault of the task
+};
+// Sysmon's view: moves the runnable fibers of a stuck P away and lets another P run them; warns
+// on stderr unless kind is kDescheduled.
+void retake_stuck(Processor* p, Fiber* stuck, StuckKind kind);
+// Prints the warning about stuck (still p's running task), which held p for kind's reason;
+// moved is how many queued tasks went elsewhere.
+void warn_stuck(Processor* p, Fiber* stuck, StuckKind kind, int moved);
 
 // Number of threads the runtime knows (machines, sysmon, callers blocked in run()).
 int known_thread_count() noexcept;

@@ -605,6 +605,7 @@ void execute(Machine* m, Fiber* f) {
   p->schedtick++;
   p->published_tick.store(p->schedtick, std::memory_order_relaxed);
   p->current.store(f, std::memory_order_relaxed);
+  p->thread_id.store(m->tid, std::memory_order_relaxed);
   switch_context(m, nullptr, f);
   // Back on the scheduler context; after_switch already handled the fiber that left.
   if (m->p) m->p->current.store(nullptr, std::memory_order_relaxed);
@@ -777,6 +778,7 @@ void install_altstack(Machine* m) {
 
 void machine_main(Machine* m) {
   set_current_machine(m);
+  m->tid = static_cast<int>(::gettid());
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* addr = nullptr;
@@ -967,7 +969,7 @@ void inject_list(Fiber* head) {
   }
 }
 
-void retake_stuck(Processor* p, Fiber* stuck) {
+void retake_stuck(Processor* p, Fiber* stuck, StuckKind kind) {
   Sched& s = sched();
   {
     std::lock_guard<SpinLock> g(s.lock);
@@ -988,24 +990,36 @@ void retake_stuck(Processor* p, Fiber* stuck) {
       ++moved;
     }
   }
-  counters().sysmon_warnings.fetch_add(1, std::memory_order_relaxed);
+  // The OS, not the task, kept a descheduled one from yielding: nothing to warn about (yet).
+  if (kind != StuckKind::kDescheduled) warn_stuck(p, stuck, kind, moved);
+  wake_processor();
+}
+
+void warn_stuck(Processor* p, Fiber* stuck, StuckKind kind, int moved) {
+  Sched& s = sched();
   char line[768];
-  int len =
-      std::snprintf(line, sizeof line,
-                    "weft: warning: task %llu (created at %s:%u in %s) has run for over "
-                    "%lld ms without yielding; moved %d runnable tasks of its processor "
-                    "to other threads\n",
-                    static_cast<unsigned long long>(stuck->id.load(std::memory_order_relaxed)),
-                    stuck->site.load(std::memory_order_relaxed).file_name(),
-                    stuck->site.load(std::memory_order_relaxed).line(),
-                    stuck->site.load(std::memory_order_relaxed).function_name(),
-                    static_cast<long long>(s.cfg.stuck_threshold_ns / 1'000'000), moved);
+  int len = 0;
+  {
+    // Under the lock, stuck is still p's running task and cannot finish meanwhile.
+    std::lock_guard<SpinLock> g(s.lock);
+    if (p->current.load(std::memory_order_relaxed) != stuck) return;
+    len = std::snprintf(
+        line, sizeof line,
+        "weft: warning: task %llu (created at %s:%u in %s) has %s for over %lld ms without "
+        "yielding; moved %d runnable tasks of its processor to other threads\n",
+        static_cast<unsigned long long>(stuck->id.load(std::memory_order_relaxed)),
+        stuck->site.load(std::memory_order_relaxed).file_name(),
+        stuck->site.load(std::memory_order_relaxed).line(),
+        stuck->site.load(std::memory_order_relaxed).function_name(),
+        kind == StuckKind::kBlocked ? "been blocked in the kernel" : "run",
+        static_cast<long long>(s.cfg.stuck_threshold_ns / 1'000'000), moved);
+  }
+  counters().sysmon_warnings.fetch_add(1, std::memory_order_relaxed);
   if (len > 0) {
     ssize_t ignored =
         ::write(2, line, std::min<std::size_t>(static_cast<std::size_t>(len), sizeof line - 1));
     (void)ignored;
   }
-  wake_processor();
 }
 
 void park(WaitReason reason, bool (*commit)(void*), void* arg) {

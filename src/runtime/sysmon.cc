@@ -1,8 +1,14 @@
 // Sysmon: a thread that watches the processors. It moves the queue of a processor stuck in
 // one task away from it, polls the network when nobody has for a while, returns idle stack
 // memory, and prints the task dump on SIGQUIT.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
 
 #include <thread>
 #include <vector>
@@ -23,7 +29,46 @@ struct ProcWatch {
   uint64_t tick = 0;
   int64_t since = 0;
   bool warned = false;
+  int tid = 0;              // the thread seen running the task, once it ran past one look
+  int64_t cpu_base = -1;    // that thread's CPU time then (-1: not taken)
+  int64_t base_at = 0;      // when it was taken
+  bool warn_later = false;  // retaken while descheduled: warn if it turns out to run after all
 };
+
+// The CPU time of thread tid of this process in nanoseconds, or -1. The clock id is the
+// kernel's encoding of a per-thread CPU clock (what pthread_getcpuclockid returns).
+int64_t thread_cpu_ns(int tid) {
+  if (tid <= 0) return -1;
+  auto clock = static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6u);
+  struct timespec ts;
+  if (::clock_gettime(clock, &ts) != 0) return -1;
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Whether thread tid is runnable ('R' in /proc), as opposed to asleep in the kernel.
+bool thread_runnable(int tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* paren = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+  return paren != nullptr && paren[1] == ' ' && paren[2] == 'R';
+}
+
+// Why the task has held its processor since w.base_at, by the CPU time its thread used: a
+// quarter of the time or more is a task that runs (sharing a busy machine's CPUs); less is a
+// thread asleep in the kernel, or one the OS did not run (which is no fault of the task).
+StuckKind stuck_kind(const ProcWatch& w, int64_t now) {
+  int64_t cpu = thread_cpu_ns(w.tid);
+  if (w.cpu_base < 0 || cpu < 0) return StuckKind::kRunning;
+  if (4 * (cpu - w.cpu_base) >= now - w.base_at) return StuckKind::kRunning;
+  return thread_runnable(w.tid) ? StuckKind::kDescheduled : StuckKind::kBlocked;
+}
 
 void sysmon_main() {
   pthread_setname_np(pthread_self(), "weft-sysmon");
@@ -67,16 +112,30 @@ void sysmon_main() {
         w.tick = tick;
         w.since = now;
         w.warned = false;
+        w.cpu_base = -1;
+        w.warn_later = false;
         continue;
       }
       if (st == ProcStatus::kStuck) {
+        if (w.warn_later && stuck_kind(w, now) != StuckKind::kDescheduled) {
+          w.warn_later = false;
+          warn_stuck(p, cur, stuck_kind(w, now), 0);
+        }
         // Nobody else fires this processor's timers while its thread is busy.
         if (p->timers.next_when.load(std::memory_order_acquire) <= now) run_timers(&p->timers, now);
         continue;
       }
+      if (w.cpu_base < 0) {
+        // The same task for a second look: note its thread's CPU time to judge it by later.
+        w.tid = p->thread_id.load(std::memory_order_relaxed);
+        w.cpu_base = thread_cpu_ns(w.tid);
+        w.base_at = now;
+      }
       if (!w.warned && now - w.since >= threshold) {
         w.warned = true;
-        retake_stuck(p, cur);
+        StuckKind kind = stuck_kind(w, now);
+        w.warn_later = kind == StuckKind::kDescheduled;
+        retake_stuck(p, cur, kind);
       }
     }
     // Poll the network if no idle processor has for 10 ms.

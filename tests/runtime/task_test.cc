@@ -1,5 +1,6 @@
 // Tasks: go, run, yield, task ids, the task dump and per-task exception state.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <weft/weft.h>
 
 #include <signal.h>
@@ -224,6 +225,20 @@ TEST(Task, YieldRendezvousMoreTasksThanProcs) {
   });
   std::string err = cap.stop();
   EXPECT_EQ(err.find("without yielding"), std::string::npos) << err;
+}
+
+// A task that sleeps in the kernel (a blocking call outside weft::blocking) holds its
+// processor as surely as a spinning one; the warning says which of the two it was.
+TEST(Task, BlockingCallOutsideBlockingIsReportedAsBlocked) {
+  StderrCapture cap;
+  cap.start();
+  weft::run([] {
+    weft::go([] {});  // something queued behind the sleeper, to be moved elsewhere
+    ::usleep(300'000);
+  });
+  std::string err = cap.stop();
+  EXPECT_NE(err.find("has been blocked in the kernel for over"), std::string::npos) << err;
+  EXPECT_EQ(err.find("has run for over"), std::string::npos) << err;
 }
 
 TEST(Task, YieldOnPlainThread) {
