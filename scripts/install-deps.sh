@@ -11,6 +11,7 @@ packages=(
   libbenchmark-dev
   libcli11-dev libfmt-dev
   zlib1g-dev nlohmann-json3-dev
+  python3
   clang clang-format clang-tidy libclang-rt-14-dev
 )
 

@@ -189,6 +189,16 @@ TEST(Summary, ShowsEachErrorClassWithCountAndShareOfAttempted) {
   EXPECT_THAT(s, ContainsRegex("bad response +5 +0.49%"));
 }
 
+TEST(Summary, SmallNonzeroSharesKeepTwoSignificantDigits) {
+  RunResult r = closed_run();
+  r.responses = 99999;
+  r.errors = {0, 1, 0, 0, 0};
+  r.attempted = 100000;
+  const std::string s = summary_of(r);
+  EXPECT_THAT(s, HasSubstr("1 of 100000 attempted (0.001%)"));
+  EXPECT_THAT(s, ContainsRegex("connect +0 +0.00%"));
+}
+
 TEST(Summary, ClosedModelHasNoOpenModelLines) {
   const std::string s = summary_of(closed_run());
   EXPECT_THAT(s, Not(HasSubstr("Late sends")));
@@ -259,9 +269,12 @@ TEST(Json, ParsesWithEveryFieldOfEachRun) {
     EXPECT_DOUBLE_EQ(j.at("bytes_per_second").get<double>(), 1024.0 * 1024);
     EXPECT_DOUBLE_EQ(j.at("error_rate").get<double>(), 15.0 / 1015);
     EXPECT_EQ(j.at("status_counts"), (nlohmann::json{{"200", 990}, {"404", 10}}));
-    EXPECT_EQ(j.at("errors"),
-              (nlohmann::json{{"connect", 1}, {"read", 2}, {"write", 3}, {"timeout", 4},
-                              {"bad_response", 5}, {"total", 15}}));
+    EXPECT_EQ(j.at("errors"), (nlohmann::json{{"connect", 1},
+                                              {"read", 2},
+                                              {"write", 3},
+                                              {"timeout", 4},
+                                              {"bad_response", 5},
+                                              {"total", 15}}));
 
     const auto& latency = j.at("latency_us");
     EXPECT_EQ(latency.at("min"), r.latency.min());
@@ -282,14 +295,13 @@ TEST(Json, ParsesWithEveryFieldOfEachRun) {
     ASSERT_EQ(timeline.size(), 3u);
     for (size_t k = 0; k < 3; ++k) {
       const Second& s = r.timeline[k];
-      EXPECT_EQ(timeline[k],
-                (nlohmann::json{{"second", k},
-                                {"responses", s.responses},
-                                {"errors", 5},
-                                {"bytes", 1024 * 1024},
-                                {"p50_us", s.latency.value_at_percentile(50)},
-                                {"p99_us", s.latency.value_at_percentile(99)},
-                                {"max_us", s.latency.max()}}));
+      EXPECT_EQ(timeline[k], (nlohmann::json{{"second", k},
+                                             {"responses", s.responses},
+                                             {"errors", 5},
+                                             {"bytes", 1024 * 1024},
+                                             {"p50_us", s.latency.value_at_percentile(50)},
+                                             {"p99_us", s.latency.value_at_percentile(99)},
+                                             {"max_us", s.latency.max()}}));
     }
   }
   EXPECT_FALSE(doc["runs"][0].contains("service_us"));
@@ -304,10 +316,9 @@ TEST(Json, KeepsKeysInReportOrder) {
   std::vector<std::string> keys;
   for (const auto& [key, value] : doc["runs"][0].items()) keys.push_back(key);
   EXPECT_EQ(keys, (std::vector<std::string>{"config", "elapsed_s", "attempted", "responses",
-                                            "bytes_read", "requests_per_second",
-                                            "bytes_per_second", "error_rate", "status_counts",
-                                            "errors", "latency_us", "late_sends", "cpu",
-                                            "timeline"}));
+                                            "bytes_read", "requests_per_second", "bytes_per_second",
+                                            "error_rate", "status_counts", "errors", "latency_us",
+                                            "late_sends", "cpu", "timeline"}));
 }
 
 TEST(Json, WritesNonFiniteNumbersAsZero) {
@@ -338,12 +349,12 @@ TEST(Csv, HeaderThenOneRowPerSecondPerRun) {
   for (size_t i = 0; i < runs.size(); ++i) {
     for (size_t k = 0; k < 3; ++k) {
       const Second& s = runs[i].timeline[k];
-      EXPECT_EQ(split(lines[1 + 3 * i + k], ','),
-                (std::vector<std::string>{
-                    std::to_string(runs[i].config.connections), std::to_string(k),
-                    std::to_string(s.responses), "5", "1048576",
-                    ms3(s.latency.value_at_percentile(50)), ms3(s.latency.value_at_percentile(99)),
-                    ms3(s.latency.max())}));
+      EXPECT_EQ(
+          split(lines[1 + 3 * i + k], ','),
+          (std::vector<std::string>{std::to_string(runs[i].config.connections), std::to_string(k),
+                                    std::to_string(s.responses), "5", "1048576",
+                                    ms3(s.latency.value_at_percentile(50)),
+                                    ms3(s.latency.value_at_percentile(99)), ms3(s.latency.max())}));
     }
   }
   EXPECT_THAT(lines[2], StartsWith("16,1,400,5,1048576,0.100,"));
@@ -416,6 +427,19 @@ TEST(Html, HasTheTimelineCharts) {
   EXPECT_THAT(html, HasSubstr("p99 latency (ms)"));
   EXPECT_THAT(html, HasSubstr(">seconds<"));
   EXPECT_EQ(occurrences(html, "<svg class=\"chart\""), 3u);
+}
+
+TEST(Html, EmptySecondsAndHistogramsDrawNoBogusNumbers) {
+  RunResult r = open_run();
+  r.service.reset();
+  r.timeline[1].responses = 0;  // no response completed in second 1: a gap in the p99 line
+  r.timeline[1].latency.reset();
+  RunResult single = closed_run(8);
+  single.timeline.resize(1);
+  const RunResult nothing;
+  const std::string html = written(write_html, {r, single, nothing});
+  EXPECT_THAT(html, Not(ContainsRegex("[^a-zA-Z](nan|inf|NaN|Infinity)[^a-zA-Z]")));
+  EXPECT_THAT(html, HasSubstr("d=\"\""));  // the empty service time draws an empty path
 }
 
 TEST(Html, NoRunsStillMakesAPage) {
