@@ -49,7 +49,9 @@ std::string escape_html(std::string_view s) {
 constexpr std::string_view kPalette[] = {"#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#b07aa1",
                                          "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#79706e"};
 
-std::string_view colour_of(size_t run) { return kPalette[run % std::size(kPalette)]; }
+std::string_view colour_of(size_t run) {
+  return kPalette[run % std::size(kPalette)];
+}
 
 constexpr double kGap = std::numeric_limits<double>::quiet_NaN();
 
@@ -86,12 +88,16 @@ struct Chart {
 
 // The SVG canvas (its viewBox) and the plot area inside it.
 constexpr double kWidth = 760, kHeight = 320;
-constexpr double kLeft = 64, kRight = 20, kTop = 14, kBottom = 50;
+constexpr double kLeft = 64, kRight = 40, kTop = 20, kBottom = 50;
 constexpr double kPlotWidth = kWidth - kLeft - kRight, kPlotHeight = kHeight - kTop - kBottom;
 
-std::string num(double v) { return format_fixed(v, 1); }
+std::string num(double v) {
+  return format_fixed(v, 1);
+}
 
-double to_px(const Axis& a, double v) { return kLeft + (v - a.lo) / (a.hi - a.lo) * kPlotWidth; }
+double to_px(const Axis& a, double v) {
+  return kLeft + (v - a.lo) / (a.hi - a.lo) * kPlotWidth;
+}
 double to_py(const Axis& a, double v) {
   return kTop + kPlotHeight - (v - a.lo) / (a.hi - a.lo) * kPlotHeight;
 }
@@ -157,17 +163,17 @@ void write_grid(std::ostream& out, const Chart& c) {
 
 void write_axes(std::ostream& out, const Chart& c) {
   const double bottom = kTop + kPlotHeight;
-  out << "<path class=\"axis\" d=\"M" << num(kLeft) << ' ' << num(kTop) << "V" << num(bottom)
-      << "H" << num(kLeft + kPlotWidth) << "\"/>\n"
+  out << "<path class=\"axis\" d=\"M" << num(kLeft) << ' ' << num(kTop) << "V" << num(bottom) << "H"
+      << num(kLeft + kPlotWidth) << "\"/>\n"
       << "<text class=\"title\" x=\"" << num(kLeft + kPlotWidth / 2) << "\" y=\""
-      << num(kHeight - 8) << "\" text-anchor=\"middle\">" << escape_html(c.x.title)
-      << "</text>\n"
+      << num(kHeight - 8) << "\" text-anchor=\"middle\">" << escape_html(c.x.title) << "</text>\n"
       << "<text class=\"title\" transform=\"translate(16 " << num(kTop + kPlotHeight / 2)
       << ") rotate(-90)\" text-anchor=\"middle\">" << escape_html(c.y.title) << "</text>\n";
 }
 
-// The series as an SVG path in plot coordinates ("M x y L x y ..."), starting a new stretch
-// after each gap; values outside the axes are clamped to them.
+// The series as an SVG path in plot coordinates ("M x y h0 L x y ..."), starting a new stretch
+// after each gap; values outside the axes are clamped to them. The zero-length "h0" after each
+// move makes a stretch of one point show as a dot (the line's round cap).
 std::string path_data(const Chart& c, const Series& s) {
   std::string d;
   bool pen_down = false;
@@ -181,6 +187,7 @@ std::string path_data(const Chart& c, const Series& s) {
     d += num(to_px(c.x, x));
     d += ' ';
     d += num(to_py(c.y, y));
+    if (!pen_down) d += "h0";
     pen_down = true;
   }
   return d;
@@ -197,7 +204,8 @@ void write_series(std::ostream& out, const Chart& c) {
 
 // A small legend swatch: the series' line as it is drawn in the chart.
 std::string swatch(const Series& s) {
-  return "<svg width=\"28\" height=\"10\" viewBox=\"0 0 28 10\" aria-hidden=\"true\"><line x1=\"1\" "
+  return "<svg width=\"28\" height=\"10\" viewBox=\"0 0 28 10\" aria-hidden=\"true\"><line "
+         "x1=\"1\" "
          "y1=\"5\" x2=\"27\" y2=\"5\" stroke=\"" +
          std::string(s.colour) + "\" stroke-width=\"2\"" +
          (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/></svg>";
@@ -314,7 +322,7 @@ struct FigureRow {
 FigureRow percentile_row(std::string label, const Histogram RunResult::*h, double percentile,
                          bool open_only) {
   return {std::move(label), open_only, [h, percentile](const RunResult& r) {
-            return format_duration_us(static_cast<double>((r.*h).value_at_percentile(percentile)));
+            return format_duration_us((r.*h).value_at_percentile(percentile));
           }};
 }
 
@@ -345,8 +353,9 @@ std::vector<FigureRow> totals_rows() {
 std::vector<FigureRow> latency_rows() {
   std::vector<FigureRow> rows{
       {"latency min", false,
-       [](const RunResult& r) { return format_duration_us(static_cast<double>(r.latency.min())); }},
-      {"latency mean", false, [](const RunResult& r) { return format_duration_us(r.latency.mean()); }},
+       [](const RunResult& r) { return format_duration_us(r.latency.min()); }},
+      {"latency mean", false,
+       [](const RunResult& r) { return format_duration_us(r.latency.mean()); }},
       {"latency stdev", false,
        [](const RunResult& r) { return format_duration_us(r.latency.stdev()); }},
   };
@@ -366,7 +375,7 @@ std::vector<FigureRow> open_model_rows() {
       percentile_row("send lag p50", &RunResult::send_lag, 50, true),
       percentile_row("send lag p99", &RunResult::send_lag, 99, true),
       percentile_row("send lag max", &RunResult::send_lag, 100, true),
-      {"late sends", true,
+      {"late sends (≥ 1 ms)", true,
        [](const RunResult& r) { return count_with_share(r.late_sends, r.send_lag.count()); }},
   };
 }

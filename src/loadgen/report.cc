@@ -31,8 +31,12 @@ double per_second(uint64_t n, double elapsed_s) noexcept {
 
 }  // namespace
 
-double RunResult::requests_per_second() const noexcept { return per_second(responses, elapsed_s); }
-double RunResult::bytes_per_second() const noexcept { return per_second(bytes_read, elapsed_s); }
+double RunResult::requests_per_second() const noexcept {
+  return per_second(responses, elapsed_s);
+}
+double RunResult::bytes_per_second() const noexcept {
+  return per_second(bytes_read, elapsed_s);
+}
 double RunResult::error_rate() const noexcept {
   return detail::share_of(errors.total(), attempted);
 }
@@ -69,8 +73,8 @@ std::string format_scaled(double value, std::span<const Unit> ladder) {
   const int decimals = mantissa < 9.995 ? 2 : mantissa < 99.95 ? 1 : 0;
   // In the smallest unit values are mostly whole (histograms count whole µs): "90 µs", not
   // "90.0 µs"; fractions still show ("40.6 µs").
-  const std::string digits = u == 0 ? format_plain_to(mantissa, decimals)
-                                    : format_fixed(mantissa, decimals);
+  const std::string digits =
+      u == 0 ? format_plain_to(mantissa, decimals) : format_fixed(mantissa, decimals);
   return digits + " " + std::string(ladder[u].name);
 }
 
@@ -81,8 +85,12 @@ std::string counted(uint64_t n, std::string_view noun) {
 
 }  // namespace
 
-std::string format_duration_us(double us) { return format_scaled(us, kTimeUnits); }
-std::string format_bytes(double bytes) { return format_scaled(bytes, kByteUnits); }
+std::string format_duration_us(double us) {
+  return format_scaled(us, kTimeUnits);
+}
+std::string format_bytes(double bytes) {
+  return format_scaled(bytes, kByteUnits);
+}
 
 std::string format_fixed(double value, int decimals) {
   char buf[64];
@@ -90,15 +98,27 @@ std::string format_fixed(double value, int decimals) {
   return buf;
 }
 
-std::string format_plain(double value) { return format_plain_to(value, 2); }
+std::string format_plain(double value) {
+  return format_plain_to(value, 2);
+}
 
-std::string format_percent(double share) { return format_fixed(share * 100, 2) + "%"; }
-std::string format_ms(int64_t us) { return format_fixed(static_cast<double>(us) / 1000, 3); }
+std::string format_percent(double share) {
+  const double percent = finite_or_zero(share * 100);
+  if (percent == 0 || std::abs(percent) >= 0.005) return format_fixed(percent, 2) + "%";
+  // Two decimals would show a small nonzero share as 0.00%: keep two significant digits.
+  const int decimals = 1 - static_cast<int>(std::floor(std::log10(std::abs(percent))));
+  return format_plain_to(percent, decimals) + "%";
+}
+std::string format_ms(int64_t us) {
+  return format_fixed(static_cast<double>(us) / 1000, 3);
+}
 
 double share_of(uint64_t n, uint64_t of) noexcept {
   return of ? static_cast<double>(n) / static_cast<double>(of) : 0;
 }
-double finite_or_zero(double value) noexcept { return std::isfinite(value) ? value : 0; }
+double finite_or_zero(double value) noexcept {
+  return std::isfinite(value) ? value : 0;
+}
 
 std::string describe_run(const RunConfig& c) {
   std::string s = c.method + " " + c.url + ": ";
@@ -110,7 +130,8 @@ std::string describe_run(const RunConfig& c) {
   }
   s += ", " + counted(static_cast<uint64_t>(c.threads), "thread");
   s += ", pipeline " + std::to_string(c.pipeline);
-  s += ", " + (c.requests > 0 ? counted(c.requests, "request") : format_duration_us(c.duration_s * 1e6));
+  s += ", " +
+       (c.requests > 0 ? counted(c.requests, "request") : format_duration_us(c.duration_s * 1e6));
   if (c.warmup_s > 0) s += " after " + format_duration_us(c.warmup_s * 1e6) + " warm-up";
   s += c.keep_alive ? ", keep-alive" : ", no keep-alive";
   if (c.timeout_s > 0) s += ", " + format_duration_us(c.timeout_s * 1e6) + " timeout";
@@ -137,8 +158,8 @@ std::string describe_status_codes(const RunResult& r) {
 std::string describe_cpu(const RunResult& r) {
   const double cpu_us = (r.cpu_user_s + r.cpu_system_s) * 1e6;
   std::string s = format_duration_us(r.cpu_user_s * 1e6) + " user + " +
-                  format_duration_us(r.cpu_system_s * 1e6) + " system = " +
-                  format_duration_us(cpu_us);
+                  format_duration_us(r.cpu_system_s * 1e6) +
+                  " system = " + format_duration_us(cpu_us);
   if (r.attempted > 0) {
     s += ", " + format_duration_us(cpu_us / static_cast<double>(r.attempted)) + " per request";
   }
@@ -168,9 +189,11 @@ std::string pad(std::string_view s, size_t width, bool right_align) {
   return right_align ? fill + std::string(s) : std::string(s) + fill;
 }
 
-// Writes rows as aligned columns, each line indented by `indent` spaces: the first column
-// left-aligned, the others right-aligned, three spaces between columns.
-void write_text_table(std::ostream& out, const std::vector<Row>& rows, size_t indent) {
+// Writes rows as aligned columns, each line indented by `indent` spaces: the first
+// `left_columns` columns left-aligned (labels), the others right-aligned (numbers), three spaces
+// between columns.
+void write_text_table(std::ostream& out, const std::vector<Row>& rows, size_t indent,
+                      size_t left_columns = 1) {
   std::vector<size_t> widths;
   for (const Row& row : rows) {
     widths.resize(std::max(widths.size(), row.size()));
@@ -180,7 +203,7 @@ void write_text_table(std::ostream& out, const std::vector<Row>& rows, size_t in
     std::string line(indent, ' ');
     for (size_t i = 0; i < row.size(); ++i) {
       if (i > 0) line += "   ";
-      line += pad(row[i], widths[i], i > 0);
+      line += pad(row[i], widths[i], i >= left_columns);
     }
     line.erase(line.find_last_not_of(' ') + 1);
     out << line << '\n';
@@ -195,9 +218,8 @@ void write_field(std::ostream& out, std::string_view label, const std::string& v
 // The histograms the summary's latency tables show, with their row labels.
 std::vector<std::pair<std::string, const Histogram*>> latency_rows(const RunResult& r) {
   if (!r.open_model()) return {{"Latency", &r.latency}};
-  return {{"Latency (corrected)", &r.latency},
-          {"Service time", &r.service},
-          {"Send lag", &r.send_lag}};
+  return {
+      {"Latency (corrected)", &r.latency}, {"Service time", &r.service}, {"Send lag", &r.send_lag}};
 }
 
 void write_totals(std::ostream& out, const RunResult& r) {
@@ -218,12 +240,11 @@ void write_latency_tables(std::ostream& out, const RunResult& r) {
   for (const PercentileSpec& p : kPercentiles) percentile_header.emplace_back(p.label);
   std::vector<Row> percentiles{percentile_header};
   for (const auto& [label, h] : rows) {
-    moments.push_back({label, format_duration_us(static_cast<double>(h->min())),
-                       format_duration_us(h->mean()), format_duration_us(h->stdev()),
-                       format_duration_us(static_cast<double>(h->max()))});
+    moments.push_back({label, format_duration_us(h->min()), format_duration_us(h->mean()),
+                       format_duration_us(h->stdev()), format_duration_us(h->max())});
     Row row{label};
     for (const PercentileSpec& p : kPercentiles) {
-      row.push_back(format_duration_us(static_cast<double>(h->value_at_percentile(p.percentile))));
+      row.push_back(format_duration_us(h->value_at_percentile(p.percentile)));
     }
     percentiles.push_back(std::move(row));
   }
@@ -247,7 +268,8 @@ void write_errors(std::ostream& out, const RunResult& r) {
   std::vector<Row> rows;
   for (const ErrorClass& e : kErrorClasses) {
     const uint64_t n = r.errors.*e.count;
-    rows.push_back({std::string(e.label), std::to_string(n), format_percent(share_of(n, r.attempted))});
+    rows.push_back(
+        {std::string(e.label), std::to_string(n), format_percent(share_of(n, r.attempted))});
   }
   write_text_table(out, rows, 4);
 }
@@ -269,10 +291,9 @@ void write_cpu(std::ostream& out, const RunResult& r) {
 void write_saturation_notes(std::ostream& out, const RunResult& r) {
   for (const auto& [label, h] : latency_rows(r)) {
     if (h->saturated() == 0) continue;
-    write_field(out, "Note", label + ": " + std::to_string(h->saturated()) +
-                                 " values above " +
-                                 format_duration_us(static_cast<double>(h->highest())) +
-                                 " were counted as that");
+    write_field(out, "Note",
+                label + ": " + std::to_string(h->saturated()) + " values above " +
+                    format_duration_us(h->highest()) + " were counted as that");
   }
 }
 
@@ -297,9 +318,7 @@ void write_levels_table(std::ostream& out, const std::vector<RunResult>& runs) {
     const auto cells = level_row(r);
     rows.emplace_back(cells.begin(), cells.end());
   }
-  // Right-align every column, the first included: a leading empty column does that.
-  for (Row& row : rows) row.insert(row.begin(), "");
-  write_text_table(out, rows, 0);
+  write_text_table(out, rows, 0, 0);
 }
 
 namespace {
@@ -326,7 +345,8 @@ Json histogram_json(const Histogram& h) {
          {"mean", finite_or_zero(h.mean())},
          {"stdev", finite_or_zero(h.stdev())},
          {"max", h.max()}};
-  for (const PercentileSpec& p : kPercentiles) j[std::string(p.key)] = h.value_at_percentile(p.percentile);
+  for (const PercentileSpec& p : kPercentiles)
+    j[std::string(p.key)] = h.value_at_percentile(p.percentile);
   return j;
 }
 
@@ -376,8 +396,8 @@ Json run_json(const RunResult& r) {
     j["send_lag_us"] = histogram_json(r.send_lag);
   }
   j["late_sends"] = r.late_sends;
-  j["cpu"] = Json{{"user_s", finite_or_zero(r.cpu_user_s)},
-                  {"system_s", finite_or_zero(r.cpu_system_s)}};
+  j["cpu"] =
+      Json{{"user_s", finite_or_zero(r.cpu_user_s)}, {"system_s", finite_or_zero(r.cpu_system_s)}};
   j["timeline"] = timeline_json(r.timeline);
   return j;
 }

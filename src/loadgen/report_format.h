@@ -23,7 +23,8 @@ std::string format_bytes(double bytes);
 std::string format_fixed(double value, int decimals);
 // value with at most two decimals and no trailing zeros: "5000", "0.5", "12.25".
 std::string format_plain(double value);
-// A share (0 to 1) as a percentage with two decimals: 0.0123 gives "1.23%".
+// A share (0 to 1) as a percentage with two decimals: 0.0123 gives "1.23%". A nonzero share
+// that would show as 0.00% keeps two significant digits instead: 0.0000144 gives "0.0014%".
 std::string format_percent(double share);
 // Microseconds as milliseconds with three decimals, the resolution of the histograms: "1.234".
 std::string format_ms(int64_t us);

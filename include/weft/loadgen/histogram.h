@@ -17,8 +17,10 @@ namespace weft::loadgen {
 class Histogram {
  public:
   // Tracks 1..highest (highest >= 2) with 1 to 5 significant digits; throws
-  // std::invalid_argument otherwise. The default covers 1 µs to one hour at 3 digits.
-  explicit Histogram(int64_t highest = 3'600'000'000, int significant_digits = 3);
+  // std::invalid_argument otherwise.
+  explicit Histogram(int64_t highest, int significant_digits = 3);
+  // Covers 1 µs to one hour at 3 digits (values recorded in microseconds).
+  Histogram() : Histogram(3'600'000'000, 3) {}
 
   // Counts value once (or n times). Values below 1 count as 1; values above highest() count as
   // highest() and are tallied in saturated().
@@ -60,7 +62,7 @@ class Histogram {
   // One row of the percentile distribution.
   struct PercentilePoint {
     double percentile = 0;     // 0 to 100
-    int64_t value = 0;         // value_at_percentile(percentile)
+    int64_t value = 0;         // as HdrHistogram's percentile iterator reports it (<= max())
     uint64_t total_count = 0;  // values <= value
   };
   // The percentile distribution as HdrHistogram's outputPercentileDistribution walks it:

@@ -71,6 +71,7 @@ struct RunResult {
   std::vector<Second> timeline;
 
   bool open_model() const noexcept { return config.rate > 0; }
+  // Responses (not errors) per second of elapsed_s.
   double requests_per_second() const noexcept;
   double bytes_per_second() const noexcept;
   // Errors over attempted requests (0 when nothing was attempted).
