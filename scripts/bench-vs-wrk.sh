@@ -67,18 +67,26 @@ median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END{if(NR==0){p
 declare -A v
 add() { v[$1]+="$2 "; }
 
-taskset -c 0 "$work/floor" 18190 >/dev/null 2>&1 & pids+=($!)
+taskset -c 0 "$work/floor" 18190 >/dev/null 2>&1 & floor_pid=$!; pids+=($floor_pid)
 taskset -c 0 nginx -c "$work/nginx.conf" >/dev/null 2>&1 & pids+=($!)
 wait_port 18190; wait_port 18181
 floor=http://127.0.0.1:18190/api/user
 ngx=http://127.0.0.1:18181/api/user
+# The floor server's CPU time in seconds so far (utime + stime), to see whether it saturated.
+floor_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$floor_pid/stat"; }
+busy() { awk -v a="$1" -v b="$2" -v d="$secs" 'BEGIN{printf "%.0f", (b - a) / d * 100}'; }
 for r in $(seq "$rounds"); do
-  # 1 and 2: closed model against the floor, and the CPU it took.
+  # 1 and 2: closed model against the floor, the CPU it took, and how busy the floor was.
+  f0=$(floor_cpu)
   cpu=$(cpu_of taskset -c 1 wrk -t1 -c100 -d"${secs}s" "$floor")
+  add wrk_floor_busy "$(busy "$f0" "$(floor_cpu)")"
   rps=$(wrk_rps); add wrk_rps "$rps"
   add wrk_cpu_per_m "$(awk -v c="$cpu" -v n="$(wrk_count)" 'BEGIN{print c / n * 1e6}')"
+  f0=$(floor_cpu)
   cpu=$(cpu_of taskset -c 1 "$weft" bench -t1 -c100 -d"${secs}s" --json "$work/bench.json" "$floor")
+  add weft_floor_busy "$(busy "$f0" "$(floor_cpu)")"
   add weft_rps "$(weft_field 'r["requests_per_second"]')"
+  add weft_closed_cpu_per_m "$(awk -v c="$cpu" -v n="$(weft_field 'r["responses"]')" 'BEGIN{print c / n * 1e6}')"
   # 2: weft bench in the open model at 50,000 req/s.
   cpu=$(cpu_of taskset -c 1 "$weft" bench -t1 -c100 -R 50000 -d"${secs}s" --json "$work/bench.json" "$floor")
   add weft_open_rps "$(weft_field 'r["requests_per_second"]')"
@@ -98,6 +106,8 @@ echo "# generator on CPU 1 (-t1 -c100), servers on CPU 0; ${secs}s runs, median 
 printf '%-44s %14s %14s %8s\n' case wrk "weft bench" ratio
 row() { printf '%-44s %14s %14s %8s\n' "$1" "$2" "$3" "$(awk -v a="$3" -v b="$2" 'BEGIN{if (b>0) printf "%.3f", a/b}')"; }
 row "floor, closed: req/s" "$(m wrk_rps)" "$(m weft_rps)"
+row "floor, closed: floor server's CPU busy %" "$(m wrk_floor_busy)" "$(m weft_floor_busy)"
+row "floor, closed: CPU s per 1M requests" "$(m wrk_cpu_per_m)" "$(m weft_closed_cpu_per_m)"
 row "CPU s per 1M requests (wrk closed, weft -R 50k)" "$(m wrk_cpu_per_m)" "$(m weft_cpu_per_m)"
 row "nginx, closed: req/s" "$(m wrk_ngx_rps)" "$(m weft_ngx_rps)"
 row "nginx, closed: p50 ms" "$(m wrk_p50)" "$(m weft_p50)"

@@ -522,7 +522,6 @@ std::string build_request(const Options& o, const Target& t) {
   std::string r;
   r.append(o.method).append(" ").append(t.path_and_query).append(" HTTP/1.1\r\n");
   if (!has_header(o, "host")) r.append("Host: ").append(t.authority).append("\r\n");
-  if (!has_header(o, "user-agent")) r.append("User-Agent: weft-bench\r\n");
   for (const std::string& h : o.headers) r.append(h).append("\r\n");
   if (!o.body.empty() && !has_header(o, "content-length"))
     r.append("Content-Length: ").append(std::to_string(o.body.size())).append("\r\n");

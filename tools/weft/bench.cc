@@ -1,8 +1,10 @@
 // `weft bench`: the HTTP load generator. Parses the options, runs one measurement per
 // connection level on the weft runtime, prints the summary (and the seed 2.5 table for several
 // levels), and writes the JSON, CSV, .hgrm and HTML reports asked for.
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -118,6 +120,22 @@ void print_progress(const loadgen::Progress& p) {
   std::fflush(stdout);
 }
 
+// Raises the open-file limit to its hard maximum, as Go does at start-up, and checks that the
+// largest connection level fits under it. Returns an error message, or "".
+std::string make_room_for(int connections) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return {};
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+    (void)getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && static_cast<rlim_t>(connections) + 64 > rl.rlim_cur)
+    return std::to_string(connections) + " connections need more open files than the limit of " +
+           std::to_string(rl.rlim_cur) + " allows (raise it with ulimit -n)";
+  return {};
+}
+
 int run_bench(const BenchOptions& b) {
   loadgen::Options base;
   try {
@@ -128,6 +146,11 @@ int run_bench(const BenchOptions& b) {
   }
   if (isatty(STDOUT_FILENO) != 0) base.on_progress = print_progress;
   std::vector<int> levels = b.levels.empty() ? std::vector<int>{b.connections} : b.levels;
+  if (std::string room = make_room_for(*std::max_element(levels.begin(), levels.end()));
+      !room.empty()) {
+    std::fprintf(stderr, "weft bench: %s\n", room.c_str());
+    return 2;
+  }
 
   std::vector<loadgen::RunResult> runs;
   std::string failure;

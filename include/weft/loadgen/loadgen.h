@@ -41,8 +41,10 @@ struct Progress {
 struct Options {
   std::string url;
   std::string method = "GET";
-  std::vector<std::string> headers;  // "Name: value" lines, added after Host
-  std::string body;                  // sent with a Content-Length when not empty
+  // "Name: value" lines, added after Host (no other field is sent unless given here, as wrk
+  // sends none: each one is work for the server under test).
+  std::vector<std::string> headers;
+  std::string body;  // sent with a Content-Length when not empty
   int connections = 10;
   int threads = 0;  // echoed in the result; the caller sizes the runtime
   // Measurement ends after duration, or after requests requests when requests > 0.
