@@ -40,6 +40,14 @@ html = open(w + "/r.html").read()
 assert html.lower().startswith("<!doctype html>") and "<svg" in html and "<script src" not in html
 PY
 
+# On a terminal (script(1) gives the command one), a progress line every second.
+if command -v script >/dev/null; then
+  script -qec "'$weft' bench -c 2 -d 2500ms http://127.0.0.1:$port/api/user" /dev/null \
+    >"$work/tty.txt" || fail "terminal run exited $?"
+  lines=$(grep -c "req/s  p99" "$work/tty.txt" || true)
+  [[ $lines -ge 2 ]] || fail "expected progress lines on a terminal, got $lines: $(cat "$work/tty.txt")"
+fi
+
 # Open model with levels: one summary per level and the table.
 "$weft" bench -R 400 -d 1s --concurrency 2,4 --json "$work/l.json" \
   "http://127.0.0.1:$port/" >"$work/levels.txt" || fail "levels run exited $?"
