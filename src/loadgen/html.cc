@@ -163,8 +163,8 @@ void write_grid(std::ostream& out, const Chart& c) {
 
 void write_axes(std::ostream& out, const Chart& c) {
   const double bottom = kTop + kPlotHeight;
-  out << "<path class=\"axis\" d=\"M" << num(kLeft) << ' ' << num(kTop) << "V" << num(bottom) << "H"
-      << num(kLeft + kPlotWidth) << "\"/>\n"
+  out << "<path class=\"axis\" fill=\"none\" stroke=\"#9aa5b1\" d=\"M" << num(kLeft) << ' '
+      << num(kTop) << "V" << num(bottom) << "H" << num(kLeft + kPlotWidth) << "\"/>\n"
       << "<text class=\"title\" x=\"" << num(kLeft + kPlotWidth / 2) << "\" y=\""
       << num(kHeight - 8) << "\" text-anchor=\"middle\">" << escape_html(c.x.title) << "</text>\n"
       << "<text class=\"title\" transform=\"translate(16 " << num(kTop + kPlotHeight / 2)

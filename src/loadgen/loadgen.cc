@@ -137,8 +137,13 @@ struct Shared {
     return schedule_start + (offset + release_ns - 1) / release_ns * release_ns;
   }
 
+  // The timeline second that t falls in. Answers that arrive after the last send (the drain
+  // at the end of a timed run) count in the run's last second, so the timeline does not end
+  // with a nearly empty partial second.
   std::size_t second_of(int64_t t) const noexcept {
-    return t <= measure_start ? 0 : static_cast<std::size_t>((t - measure_start) / 1'000'000'000);
+    if (t <= measure_start) return 0;
+    int64_t capped = send_end == INT64_MAX ? t : std::min(t, send_end - 1);
+    return static_cast<std::size_t>((capped - measure_start) / 1'000'000'000);
   }
 
   void record_response(int64_t start, int64_t sent, int64_t done, int status, uint64_t bytes) {
