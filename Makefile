@@ -22,12 +22,12 @@ test: build
 test-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build build/asan -j $(JOBS)
-	ctest --test-dir build/asan -L 'runtime|http|loadgen' -j $(JOBS) --output-on-failure --timeout 600
+	ctest --test-dir build/asan -L 'runtime|http|loadgen|metrics|log' -j $(JOBS) --output-on-failure --timeout 600
 
 test-tsan: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build build/tsan -j $(JOBS)
-	ctest --test-dir build/tsan -L 'runtime|http|loadgen' -j $(JOBS) --output-on-failure --timeout 600
+	ctest --test-dir build/tsan -L 'runtime|http|loadgen|metrics|log' -j $(JOBS) --output-on-failure --timeout 600
 
 bench: build
 	bash ../shared/anchors/runtime-compare.sh -- $(BUILD)/bench/runtime_bench

@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev nlohmann-json3-dev
   python3
   clang clang-format clang-tidy libclang-rt-14-dev
+  prometheus
 )
 
 missing=()

@@ -381,30 +381,6 @@ void append_path_escaped(std::string& out, std::string_view s, bool keep_slash) 
   }
 }
 
-void append_html_escaped(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&#34;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-}
-
 // ---- the server -------------------------------------------------------------------------
 
 // ---- the small-file cache ----------------------------------------------------------------

@@ -41,6 +41,30 @@ void not_found(ResponseWriter& w, Request&) {
   error(w, status::kNotFound, "404 page not found");
 }
 
+void append_html_escaped(std::string& out, std::string_view text) {
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+}
+
 void redirect(ResponseWriter& w, Request& r, std::string_view url, int code) {
   w.header().set("Location", url);
   if (r.method() == "GET" || r.method() == "HEAD") {
@@ -48,24 +72,7 @@ void redirect(ResponseWriter& w, Request& r, std::string_view url, int code) {
     w.write_header(code);
     if (r.method() == "GET") {
       std::string body = "<a href=\"";
-      for (char c : url) {
-        switch (c) {
-          case '<':
-            body += "&lt;";
-            break;
-          case '>':
-            body += "&gt;";
-            break;
-          case '&':
-            body += "&amp;";
-            break;
-          case '"':
-            body += "&#34;";
-            break;
-          default:
-            body.push_back(c);
-        }
-      }
+      append_html_escaped(body, url);
       body += "\">" + std::string(status_text(code)) + "</a>.\n";
       (void)w.write(body);
     }

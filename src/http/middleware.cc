@@ -9,7 +9,6 @@
 #include <atomic>
 #include <charconv>
 #include <cstdint>
-#include <cstdio>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -22,6 +21,7 @@
 
 #include "http/server_conn.h"
 #include "weft/http/status.h"
+#include "weft/log.h"
 #include "weft/runtime/chan.h"
 #include "weft/runtime/context.h"
 #include "weft/runtime/pool.h"
@@ -99,16 +99,6 @@ detail::ConnWriter* conn_writer_of(ResponseWriter& w) {
 void request_close(ResponseWriter& w) {
   w.header().set("Connection", "close");
   if (detail::ConnWriter* c = conn_writer_of(w)) c->set_close();
-}
-
-// Hands line to sink, or writes it and a newline to stderr in one call when sink is empty.
-void log_line(const LogSink& sink, std::string line) {
-  if (sink) {
-    sink(line);
-    return;
-  }
-  line.push_back('\n');
-  std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
 // ---- gzip ---------------------------------------------------------------------------------
@@ -450,12 +440,9 @@ std::string_view host_of(std::string_view addr) {
   return colon == std::string_view::npos ? addr : addr.substr(0, colon);
 }
 
-void write_access_line(const LogSink& sink, const Request& r, time_t wall_sec,
-                       std::chrono::steady_clock::time_point start, int code, uint64_t bytes) {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                  start)
-                .count();
-  if (us < 0) us = 0;
+// Hands sink the request's Combined Log Format line, plus the duration in milliseconds.
+void write_access_line(const LogSink& sink, const Request& r, time_t wall_sec, int64_t us, int code,
+                       uint64_t bytes) {
   std::string line;
   line.reserve(192 + r.target().size());
   line.append(host_of(r.remote_addr()));
@@ -481,7 +468,58 @@ void write_access_line(const LogSink& sink, const Request& r, time_t wall_sec,
   char frac[3] = {static_cast<char>('0' + us / 100 % 10), static_cast<char>('0' + us / 10 % 10),
                   static_cast<char>('0' + us % 10)};
   line.append(frac, 3);
-  log_line(sink, std::move(line));
+  sink(line);
+}
+
+// Sends the request's record to weft::log at info: the message "request" with the request's
+// and the response's fields; referer, user_agent and request_id only when they are not empty.
+void log_access(const Request& r, int64_t us, int code, uint64_t bytes) {
+  if (!log::enabled(log::Level::kInfo)) return;
+  log::Field fields[] = {
+      {"remote", r.remote_addr()},
+      {"method", r.method()},
+      {"target", r.target()},
+      {"proto", r.proto()},
+      {"status", code},
+      {"bytes", bytes},
+      {"duration_ms", static_cast<double>(us) / 1000.0},
+      {"referer", r.header("Referer")},
+      {"user_agent", r.header("User-Agent")},
+      {"request_id", request_id_of(r)},
+  };
+  constexpr std::size_t kAlwaysThere = 7;
+  std::size_t n = kAlwaysThere;
+  for (std::size_t i = kAlwaysThere; i < std::size(fields); ++i)
+    if (!fields[i].string_value().empty()) fields[n++] = fields[i];
+  log::write(log::Level::kInfo, "request", std::span<const log::Field>(fields, n));
+}
+
+// Records one served request: a line for sink, or a record for weft::log when sink is empty.
+void record_access(const LogSink& sink, const Request& r, time_t wall_sec,
+                   std::chrono::steady_clock::time_point start, int code, uint64_t bytes) {
+  int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - start)
+                   .count();
+  if (us < 0) us = 0;
+  if (sink) {
+    write_access_line(sink, r, wall_sec, us, code, bytes);
+  } else {
+    log_access(r, us, code, bytes);
+  }
+}
+
+// ---- recover ------------------------------------------------------------------------------
+
+// Sends weft::log an error record for an exception the handler of r threw; request_id only
+// when there is one.
+void log_handler_exception(const Request& r, std::string_view what) {
+  log::Field fields[] = {{"error", what},
+                         {"remote", r.remote_addr()},
+                         {"method", r.method()},
+                         {"target", r.target()},
+                         {"request_id", request_id_of(r)}};
+  std::size_t n = std::size(fields) - (fields[4].string_value().empty() ? 1 : 0);
+  log::write(log::Level::kError, "handler threw", std::span<const log::Field>(fields, n));
 }
 
 // ---- timeout ------------------------------------------------------------------------------
@@ -634,12 +672,12 @@ Middleware access_log(LogSink sink) {
         // The server answers 500 unless the head is out already.
         detail::ConnWriter* c = conn_writer_of(w);
         bool out = c ? c->head_sent() : w.status() != 0;
-        write_access_line(sink, r, ts.tv_sec, start, out ? w.status() : 500,
-                          out && !head ? w.bytes_written() : 0);
+        record_access(sink, r, ts.tv_sec, start, out ? w.status() : 500,
+                      out && !head ? w.bytes_written() : 0);
         throw;
       }
       int code = w.status() != 0 ? w.status() : status::kOk;
-      write_access_line(sink, r, ts.tv_sec, start, code, head ? 0 : w.bytes_written());
+      record_access(sink, r, ts.tv_sec, start, code, head ? 0 : w.bytes_written());
     };
   };
 }
@@ -649,10 +687,14 @@ Middleware recover(LogSink sink) {
     return [sink, next = std::move(next)](ResponseWriter& w, Request& r) {
       // Returns true when the exception is dealt with here, false to rethrow it.
       auto handle = [&](std::string_view what) {
-        std::string line = "panic serving ";
-        line.append(r.remote_addr()).append(" (");
-        line.append(r.method()).append(" ").append(r.target()).append("): ").append(what);
-        log_line(sink, std::move(line));
+        if (sink) {
+          std::string line = "panic serving ";
+          line.append(r.remote_addr()).append(" (");
+          line.append(r.method()).append(" ").append(r.target()).append("): ").append(what);
+          sink(line);
+        } else {
+          log_handler_exception(r, what);
+        }
         if (w.status() == 0 && w.bytes_written() == 0) {
           // Nothing reached w: it can still carry the 500.
           error(w, status::kInternalServerError, "Internal Server Error");

@@ -8,13 +8,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <mutex>
 
 #include "http/server_conn.h"
 #include "weft/http/mux.h"
 #include "weft/http/status.h"
+#include "weft/log.h"
 #include "weft/runtime/sync.h"
 #include "weft/runtime/task.h"
 #include "weft/runtime/time.h"
@@ -40,11 +40,14 @@ struct ServerState {
   Context base;
   CancelFunc cancel_base;
 
-  void log(std::string_view msg) const {
+  // Reports what no client can be told: line to error_log when it is set, else a record for
+  // weft::log at level, msg with fields.
+  void report(log::Level level, std::string_view line, std::string_view msg,
+              std::initializer_list<log::Field> fields) const {
     if (error_log) {
-      error_log(msg);
+      error_log(line);
     } else {
-      std::fprintf(stderr, "weft http: %.*s\n", static_cast<int>(msg.size()), msg.data());
+      log::write(level, msg, fields);
     }
   }
   void add(ServerConn* c) {
@@ -619,7 +622,11 @@ bool ServerConn::run_request(long head_len) {
     } else {
       writer_.abort();
     }
-    state_->log(std::string("handler threw: ") + e.what());
+    state_->report(log::Level::kError, std::string("handler threw: ") + e.what(), "handler threw",
+                   {{"error", e.what()},
+                    {"remote", req_.remote_addr()},
+                    {"method", req_.method()},
+                    {"target", req_.target()}});
   } catch (...) {
     if (!writer_.head_sent()) {
       writer_.discard_unsent();
@@ -627,7 +634,11 @@ bool ServerConn::run_request(long head_len) {
     } else {
       writer_.abort();
     }
-    state_->log("handler threw a non-standard exception");
+    state_->report(log::Level::kError, "handler threw a non-standard exception", "handler threw",
+                   {{"error", "exception of unknown type"},
+                    {"remote", req_.remote_addr()},
+                    {"method", req_.method()},
+                    {"target", req_.target()}});
   }
   end_request_context();
 
@@ -761,7 +772,9 @@ std::error_code Server::serve(net::Listener& listener) {
           ec == std::errc::connection_aborted || ec == std::errc::interrupted) {
         // Temporary: back off as Go does (5 ms doubling up to 1 s).
         backoff_ms = backoff_ms ? std::min(backoff_ms * 2, 1000) : 5;
-        st->log("accept: " + ec.message() + "; retrying");
+        st->report(log::Level::kWarn, "accept: " + ec.message() + "; retrying",
+                   "accept failed; retrying",
+                   {{"error", ec.message()}, {"backoff_ms", backoff_ms}});
         sleep_for(std::chrono::milliseconds(backoff_ms));
         continue;
       }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "loadgen/report_format.h"
+#include "weft/http/handler.h"
 #include "weft/loadgen/report.h"
 
 namespace weft::loadgen {
@@ -20,27 +21,7 @@ using namespace detail;
 std::string escape_html(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
+  http::append_html_escaped(out, s);
   return out;
 }
 

@@ -260,6 +260,10 @@ void warn_stuck(Processor* p, Fiber* stuck, StuckKind kind, int moved);
 
 // Number of threads the runtime knows (machines, sysmon, callers blocked in run()).
 int known_thread_count() noexcept;
+// Counts delta threads (+1 when one starts, -1 when it is gone) that belong to the library and
+// never wake a task, such as the log writer, so that deadlock detection still knows every
+// thread that might.
+void add_service_threads(int delta) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Netpoller (netpoller.cc)

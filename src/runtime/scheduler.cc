@@ -59,6 +59,7 @@ struct Sched {
   Fiber* free_fibers = nullptr;
   std::atomic<uint64_t> id_source{1};
   std::atomic<int> run_callers{0};
+  std::atomic<int> service_threads{0};  // see add_service_threads
   std::atomic<int> mains_live{0};
   SchedConfig cfg;
   std::once_flag start_once;
@@ -924,7 +925,12 @@ Processor* proc_at(int i) noexcept {
 int known_thread_count() noexcept {
   Sched& s = sched();
   return s.mcount.load(std::memory_order_relaxed) + 1 +
-         s.run_callers.load(std::memory_order_relaxed);
+         s.run_callers.load(std::memory_order_relaxed) +
+         s.service_threads.load(std::memory_order_relaxed);
+}
+
+void add_service_threads(int delta) noexcept {
+  sched().service_threads.fetch_add(delta, std::memory_order_relaxed);
 }
 
 StackCache* machine_stack_cache(Machine* m) {

@@ -380,7 +380,7 @@ TEST(Html, EscapesTheUrlAndFetchesNothing) {
   RunResult r = closed_run();
   r.config.url = "http://example.test/a?b=<x>&c=\"d\"";
   std::string html = written(write_html, {r});
-  const std::string escaped = "http://example.test/a?b=&lt;x&gt;&amp;c=&quot;d&quot;";
+  const std::string escaped = "http://example.test/a?b=&lt;x&gt;&amp;c=&#34;d&#34;";
   EXPECT_THAT(html, HasSubstr(escaped));
   EXPECT_THAT(html, Not(HasSubstr("<x>")));
   EXPECT_THAT(html, Not(HasSubstr("\"d\"")));

@@ -70,6 +70,10 @@ inline Handler chain(Handler h) {
   return h;
 }
 
+// Appends text to out with the characters that are markup in HTML (& < > " ') written as
+// entities, so it is safe in element content and in quoted attribute values.
+void append_html_escaped(std::string& out, std::string_view text);
+
 // error(w, code, message) answers with code and a plain-text message, as Go's http.Error.
 void error(ResponseWriter& w, int code, std::string_view message);
 // not_found answers 404 "404 page not found".

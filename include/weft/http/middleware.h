@@ -13,7 +13,8 @@
 
 namespace weft::http {
 
-// A sink for log lines (no trailing newline). An empty sink means one line on stderr.
+// A sink for log lines (no trailing newline). With an empty sink, the middleware sends a
+// structured record to weft::log instead (see weft/log.h).
 using LogSink = std::function<void(std::string_view line)>;
 
 // GzipOptions tune gzip().
@@ -34,12 +35,18 @@ struct GzipOptions {
 // reuses compressors through a weft::Pool (as Go servers pool gzip.Writers in a sync.Pool).
 Middleware gzip(GzipOptions options = {});
 
-// access_log writes one line per request in the Combined Log Format, plus the duration:
+// access_log records every request once its handler has returned. To a sink it writes one line
+// in the Combined Log Format, plus the duration:
 // `remote - - [time] "METHOD target PROTO" status bytes "referer" "user-agent" duration_ms`.
+// Without a sink it sends weft::log an info record "request" with the fields remote (host:port),
+// method, target, proto, status, bytes and duration_ms, then referer, user_agent and
+// request_id (see request_id()) when they are not empty.
 Middleware access_log(LogSink sink = nullptr);
 
 // recover turns an exception thrown by the handler into a 500 (when the head has not gone out)
-// and a log line naming the request; the connection stays usable.
+// and a report naming the request; the connection stays usable. The report is a line for sink,
+// or without one an error record "handler threw" for weft::log with the fields error, remote,
+// method, target and request_id (when there is one).
 Middleware recover(LogSink sink = nullptr);
 
 // timeout gives the handler at most d. On time, the handler's response goes out as usual.

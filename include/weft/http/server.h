@@ -49,7 +49,9 @@ class Server {
   // file-descriptor limit less a headroom of 1/16 (and at least 64).
   std::size_t max_connections = 0;
   // Where errors the server cannot report to a client go (accept failures, handler exceptions
-  // after the head went out); empty prints one line to stderr.
+  // after the head went out), one line each. Empty sends weft::log a record instead: an error
+  // "handler threw" (fields error, remote, method, target) or a warning "accept failed;
+  // retrying" (fields error, backoff_ms).
   std::function<void(std::string_view)> error_log;
 
   Server();
