@@ -5,6 +5,7 @@
 #include "weft/http/file_server.h"
 #include "weft/http/handler.h"
 #include "weft/http/headers.h"
+#include "weft/http/metrics_handler.h"
 #include "weft/http/middleware.h"
 #include "weft/http/mux.h"
 #include "weft/http/parser.h"

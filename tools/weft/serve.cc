@@ -1,5 +1,5 @@
-// `weft serve`: the seed's demo service (hello, a user API, echo) plus static files, with the
-// server's limits and deadlines as flags.
+// `weft serve`: the seed's demo service (hello, a user API, echo) plus static files and the
+// Prometheus scrape endpoint, with the server's limits and deadlines as flags.
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "weft/http.h"
+#include "weft/metrics.h"
 #include "weft/weft.h"
 
 namespace weft::cli {
@@ -19,6 +20,7 @@ struct ServeOptions {
   std::size_t max_header_bytes = 64 * 1024, max_body_bytes = 8 * 1024 * 1024;
   std::size_t max_header_count = 100, max_connections = 0;
   bool access_log = false;
+  std::string admin_addr;  // where /metrics is served; empty: on addr
 };
 
 std::chrono::nanoseconds seconds(double s) {
@@ -74,6 +76,7 @@ http::Handler build_handler(const ServeOptions& o) {
       (void)w.write(std::string_view(buf, n.value()));
     }
   });
+  if (o.admin_addr.empty()) mux.handle("GET /metrics", http::metrics_handler());
   if (!o.root.empty()) mux.handle("GET /", http::file_server(o.root));
   http::Handler h = mux;
   h = http::chain(std::move(h), http::recover());
@@ -83,6 +86,7 @@ http::Handler build_handler(const ServeOptions& o) {
 
 int run_serve(const ServeOptions& o) {
   int status = 0;
+  metrics::register_process_metrics(metrics::Registry::global());
   weft::run([&] {
     http::Server srv;
     srv.addr = o.addr;
@@ -103,7 +107,30 @@ int run_serve(const ServeOptions& o) {
       return;
     }
     std::fprintf(stderr, "weft serve: listening on http://%s\n", l->addr().c_str());
+    http::Server admin;
+    WaitGroup admin_done;  // the admin server's task, waited for before admin goes away
+    if (!o.admin_addr.empty()) {
+      auto al = net::listen(o.admin_addr);
+      if (!al) {
+        std::fprintf(stderr, "weft serve: listen %s: %s\n", o.admin_addr.c_str(),
+                     al.error().message().c_str());
+        status = 1;
+        return;
+      }
+      http::ServeMux admin_mux;
+      admin_mux.handle("GET /metrics", http::metrics_handler());
+      admin.handler = admin_mux;
+      std::fprintf(stderr, "weft serve: metrics on http://%s/metrics\n", al->addr().c_str());
+      admin_done.add(1);
+      weft::go(
+          [&admin, &admin_done, listener = std::make_shared<net::Listener>(std::move(al.value()))] {
+            (void)admin.serve(*listener);
+            admin_done.done();
+          });
+    }
     auto ec = srv.serve(l.value());
+    admin.close();
+    admin_done.wait();
     if (ec && ec != std::errc::operation_canceled) {
       std::fprintf(stderr, "weft serve: %s\n", ec.message().c_str());
       status = 1;
@@ -139,6 +166,8 @@ std::function<int()> add_serve(CLI::App& app) {
                   "Open connection limit (0: the fd limit less 1/16)")
       ->capture_default_str();
   cmd->add_flag("--access-log", opts->access_log, "Log every request to stderr");
+  cmd->add_option("--admin-addr", opts->admin_addr,
+                  "Serve /metrics on this address instead of on --addr (host:port)");
   return [opts] { return run_serve(*opts); };
 }
 

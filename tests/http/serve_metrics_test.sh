@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `weft serve` exposes /metrics: on its own address by default, only on --admin-addr when one
+# is given; the output passes `promtool check metrics` when promtool is installed.
+#   serve_metrics_test.sh WEFT_BINARY
+set -euo pipefail
+weft=$1
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null; done; return 0; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# fetch URL [ACCEPT]: prints "STATUS CONTENT-TYPE" on the first line, then the body.
+fetch() {
+  python3 - "$@" <<'PY'
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], headers={"Accept": sys.argv[2]} if len(sys.argv) > 2 else {})
+for _ in range(100):
+    try:
+        r = urllib.request.urlopen(req, timeout=2)
+        print(r.status, r.headers.get("Content-Type")); sys.stdout.write(r.read().decode()); break
+    except urllib.error.HTTPError as e:
+        print(e.code, e.headers.get("Content-Type")); break
+    except OSError:
+        import time; time.sleep(0.05)
+PY
+}
+
+main_port=$(free_port)
+"$weft" serve --addr "127.0.0.1:$main_port" >/dev/null 2>&1 & pids+=($!)
+out=$(fetch "http://127.0.0.1:$main_port/metrics")
+[[ $(head -1 <<<"$out") == "200 text/plain; version=0.0.4; charset=utf-8" ]] || fail "main /metrics: $(head -1 <<<"$out")"
+grep -q '^process_open_fds ' <<<"$out" || fail "no process metrics"
+if command -v promtool >/dev/null; then
+  tail -n +2 <<<"$out" | promtool check metrics || fail "promtool check metrics"
+fi
+
+main_port=$(free_port) admin_port=$(free_port)
+"$weft" serve --addr "127.0.0.1:$main_port" --admin-addr "127.0.0.1:$admin_port" >/dev/null 2>&1 & pids+=($!)
+out=$(fetch "http://127.0.0.1:$admin_port/metrics" "application/openmetrics-text")
+[[ $(head -1 <<<"$out") == "200 application/openmetrics-text; version=1.0.0; charset=utf-8" ]] || fail "admin /metrics: $(head -1 <<<"$out")"
+[[ $(tail -1 <<<"$out") == "# EOF" ]] || fail "OpenMetrics without # EOF"
+out=$(fetch "http://127.0.0.1:$main_port/metrics")
+[[ $(head -1 <<<"$out") == 404* ]] || fail "main address still serves /metrics: $(head -1 <<<"$out")"
+echo "weft serve /metrics: all checks passed"
