@@ -109,7 +109,9 @@ struct Shared {
   int64_t send_end = INT64_MAX;  // no request starts at or after this
   std::atomic<int64_t> tickets{INT64_MAX};  // requests left to start (count mode)
   std::vector<std::unique_ptr<ProcStats>> procs;
-  ProcStats spare;  // for a task that finds itself off any processor (never expected)
+  // For a task on a processor numbered beyond those counted at the start (the runtime adds
+  // processors while others are stuck) or on none: shared, so its lock may be contended.
+  ProcStats spare;
 
   explicit Shared(const Options& o) : opts(o) {}
 

@@ -21,7 +21,9 @@ struct ErrorCounts {
   uint64_t timeout = 0;       // no complete response within the request timeout
   uint64_t bad_response = 0;  // the response was not valid HTTP/1.1
 
+  // Every error of every class.
   uint64_t total() const noexcept { return connect + read + write + timeout + bad_response; }
+  // Adds o's counts class by class.
   void add(const ErrorCounts& o) noexcept;
 };
 
@@ -70,9 +72,11 @@ struct RunResult {
   double cpu_system_s = 0;
   std::vector<Second> timeline;
 
+  // True for a run at a fixed rate (-R), where latency counts from the intended send time.
   bool open_model() const noexcept { return config.rate > 0; }
   // Responses (not errors) per second of elapsed_s.
   double requests_per_second() const noexcept;
+  // Response bytes read per second of elapsed_s.
   double bytes_per_second() const noexcept;
   // Errors over attempted requests (0 when nothing was attempted).
   double error_rate() const noexcept;
