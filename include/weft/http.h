@@ -2,6 +2,8 @@
 #pragma once
 
 #include "weft/http/client.h"
+#include "weft/http/client_metrics.h"
+#include "weft/http/debug_handlers.h"
 #include "weft/http/file_server.h"
 #include "weft/http/handler.h"
 #include "weft/http/headers.h"
@@ -11,4 +13,5 @@
 #include "weft/http/parser.h"
 #include "weft/http/request.h"
 #include "weft/http/server.h"
+#include "weft/http/server_metrics.h"
 #include "weft/http/status.h"

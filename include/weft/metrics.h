@@ -8,3 +8,4 @@
 #include "weft/metrics/histogram.h"
 #include "weft/metrics/process.h"
 #include "weft/metrics/registry.h"
+#include "weft/metrics/runtime.h"

@@ -8,6 +8,7 @@
 #include "weft/runtime/fiber_local.h"
 #include "weft/runtime/pool.h"
 #include "weft/runtime/select.h"
+#include "weft/runtime/stats.h"
 #include "weft/runtime/sync.h"
 #include "weft/runtime/task.h"
 #include "weft/runtime/time.h"

@@ -1,5 +1,5 @@
 // Client: URL parsing and resolution, the idle-connection pool, one request/response exchange on
-// a connection (with the transparent retry), redirects and gzip decoding.
+// a connection (with the transparent retry), redirects, gzip decoding and the metrics of a call.
 #include "weft/http/client.h"
 
 #include <sys/socket.h>
@@ -18,6 +18,7 @@
 #include "http/conn_io.h"
 #include "weft/http/parser.h"
 #include "weft/http/request.h"
+#include "weft/metrics/gauge.h"
 #include "weft/net/net.h"
 #include "weft/runtime/sync.h"
 
@@ -61,13 +62,31 @@ namespace detail {
 // PooledConn is a client connection with its input buffer (kept together: a body reader points
 // at both).
 struct PooledConn {
+  PooledConn() = default;
+  PooledConn(const PooledConn&) = delete;
+  PooledConn& operator=(const PooledConn&) = delete;
+  // A connection closed while in the pool (expired, dropped, close_all, the pool's end) leaves
+  // the idle gauge here.
+  ~PooledConn() { leave_pool(); }
+
+  // Counts the connection out of the idle gauge that counted it into the pool, if any.
+  void leave_pool() noexcept {
+    if (idle_gauge != nullptr) idle_gauge->dec();
+    idle_gauge = nullptr;
+  }
+
   net::Conn conn;
   InputBuffer in;
   net::Clock::time_point idle_since;
+  // While the connection sits in the pool: the idle gauge of the ClientMetrics of the Client
+  // that put it there (null when that Client had none), so the gauge stays exact whichever
+  // Client takes or drops it.
+  metrics::Gauge* idle_gauge = nullptr;
 };
 
 // ClientPool keeps idle connections per "host:port", oldest first. The lock guards the map only:
-// connections are closed, checked and used outside it.
+// connections are closed, checked and used outside it. A connection leaves its idle gauge when
+// it is taken out (leave_pool) or destroyed while pooled (~PooledConn).
 class ClientPool {
  public:
   using Duration = std::chrono::nanoseconds;
@@ -88,6 +107,7 @@ class ClientPool {
           found = std::move(it->second.back());
           it->second.pop_back();
           --count_;
+          found->leave_pool();
         }
         if (it->second.empty()) idle_.erase(it);
       }
@@ -97,8 +117,10 @@ class ClientPool {
     }
   }
 
-  // Keeps c for reuse unless key already has max_idle idle connections.
-  void put(const std::string& key, ConnPtr c, std::size_t max_idle, Duration idle_timeout) {
+  // Keeps c for reuse unless key already has max_idle idle connections; idle_gauge (may be null)
+  // counts it while it stays.
+  void put(const std::string& key, ConnPtr c, std::size_t max_idle, Duration idle_timeout,
+           metrics::Gauge* idle_gauge) {
     std::vector<ConnPtr> dropped;
     if (max_idle == 0 || idle_timeout <= Duration::zero()) return;
     std::lock_guard<Mutex> g(mu_);
@@ -109,6 +131,8 @@ class ClientPool {
       return;
     }
     c->idle_since = net::Clock::now();
+    c->idle_gauge = idle_gauge;
+    if (idle_gauge != nullptr) idle_gauge->inc();
     list.push_back(std::move(c));
     ++count_;
   }
@@ -467,8 +491,30 @@ std::error_code map_body_error(std::error_code ec) {
 
 // What an exchange learned besides its result.
 struct ExchangeState {
-  bool got_bytes = false;  // a response byte arrived
-  bool keep = false;       // the connection may be reused
+  bool got_bytes = false;       // a response byte arrived
+  bool keep = false;            // the connection may be reused
+  std::error_code write_error;  // writing the request failed with this
+};
+
+// Where the last hop of a call failed, for the outcome label of its metrics.
+enum class FailedAt {
+  kNone,   // no hop failed (or none ran)
+  kDial,   // connecting
+  kWrite,  // writing the request
+  kRead,   // reading (or decoding) the response
+};
+
+// CallTrace is what a call keeps for its metrics.
+struct CallTrace {
+  ClientMetrics* metrics = nullptr;           // null: record nothing
+  detail::ClientHostMetrics* host = nullptr;  // the children of the host the call is on
+  FailedAt failed_at = FailedAt::kNone;
+
+  // Moves the call to u's host, looking its children up only when the host changed.
+  void on(const Url& u) {
+    if (metrics != nullptr && (host == nullptr || host->host() != u.dial_addr))
+      host = &metrics->host(u.dial_addr);
+  }
 };
 
 // Reads the body of a response whose head was consumed into out.
@@ -511,6 +557,7 @@ Result<Response> exchange(PooledConn& pc, const Client& c, const std::string& he
   } else if (auto wb = pc.conn.write(body); !wb) {
     write_ec = wb.error();
   }
+  st.write_error = write_ec;
   if (write_ec && (stop_on_write_error || write_ec == std::errc::timed_out)) return write_ec;
   auto fail = [&](std::error_code ec) -> Result<Response> { return write_ec ? write_ec : ec; };
 
@@ -570,8 +617,10 @@ Result<Response> exchange(PooledConn& pc, const Client& c, const std::string& he
   return resp;
 }
 
+// A new connection to u, counted in hm (when not null) as a dial.
 Result<std::unique_ptr<PooledConn>> dial_conn(const Client& c, const Url& u,
-                                              Clock::time_point deadline) {
+                                              Clock::time_point deadline,
+                                              detail::ClientHostMetrics* hm) {
   std::chrono::nanoseconds budget = std::chrono::hours(24);
   if (c.dial_timeout > std::chrono::nanoseconds::zero()) budget = std::min(budget, c.dial_timeout);
   if (deadline != Clock::time_point{}) {
@@ -580,6 +629,7 @@ Result<std::unique_ptr<PooledConn>> dial_conn(const Client& c, const Url& u,
     budget = std::min(budget, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
   }
   auto conn = net::dial(u.dial_addr, budget);
+  if (hm != nullptr) hm->record_dial(conn.ok());
   if (!conn) return conn.error();
   auto pc = std::make_unique<PooledConn>();
   pc->conn = std::move(conn.value());
@@ -587,18 +637,23 @@ Result<std::unique_ptr<PooledConn>> dial_conn(const Client& c, const Url& u,
 }
 
 // One hop: a pooled (or new) connection, the exchange, and the one retry on a fresh connection.
+// Records its dials and the connection it pools in trace.host, and where it failed.
 Result<Response> round_trip(ClientPool& pool, const Client& c, const Url& u,
                             std::string_view method, const std::string& head, std::string_view body,
-                            Clock::time_point deadline, bool skip_redirect_body,
-                            bool request_close) {
+                            Clock::time_point deadline, bool skip_redirect_body, bool request_close,
+                            CallTrace& trace) {
   bool idempotent = is_idempotent(method);
   for (int attempt = 0;; ++attempt) {
+    trace.failed_at = FailedAt::kNone;
     std::unique_ptr<PooledConn> pc;
     if (attempt == 0) pc = pool.take(u.dial_addr, c.idle_timeout);
     bool reused = pc != nullptr;
     if (!pc) {
-      auto d = dial_conn(c, u, deadline);
-      if (!d) return d.error();
+      auto d = dial_conn(c, u, deadline, trace.host);
+      if (!d) {
+        trace.failed_at = FailedAt::kDial;
+        return d.error();
+      }
       pc = std::move(d.value());
     }
     pc->conn.set_deadline(deadline);
@@ -608,12 +663,15 @@ Result<Response> round_trip(ClientPool& pool, const Client& c, const Url& u,
     if (!r) {
       if (may_retry && !st.got_bytes && r.error() != std::errc::timed_out && !past(deadline))
         continue;
+      trace.failed_at =
+          st.write_error && r.error() == st.write_error ? FailedAt::kWrite : FailedAt::kRead;
       return r;
     }
     if (st.keep && !request_close) {
       pc->conn.set_deadline(Clock::time_point{});
       pc->in.release_if_empty();
-      pool.put(u.dial_addr, std::move(pc), c.max_idle_per_host, c.idle_timeout);
+      pool.put(u.dial_addr, std::move(pc), c.max_idle_per_host, c.idle_timeout,
+               trace.host != nullptr ? &trace.host->idle() : nullptr);
     }
     return r;
   }
@@ -678,47 +736,34 @@ bool valid_request(const ClientRequest& req, const Client& c) {
   });
 }
 
-}  // namespace
-
-Client::Client() : pool_(std::make_shared<ClientPool>()) {}
-
-Result<Response> Client::get(std::string_view url) {
-  ClientRequest req;
-  req.url.assign(url);
-  return send(req);
-}
-
-Result<Response> Client::post(std::string_view url, std::string_view content_type,
-                              std::string body) {
-  ClientRequest req;
-  req.method = "POST";
-  req.url.assign(url);
-  req.headers.set("Content-Type", content_type);
-  req.body = std::move(body);
-  return send(req);
-}
-
-Result<Response> Client::send(const ClientRequest& req) {
-  if (!valid_request(req, *this)) return std::errc::invalid_argument;
-  Clock::time_point deadline = deadline_after(timeout);
+// The body of Client::send, recording in trace the host the call is on and where it failed.
+Result<Response> send_call(const Client& c, ClientPool& pool, const ClientRequest& req,
+                           CallTrace& trace) {
+  if (!valid_request(req, c)) {
+    Url u;
+    if (trace.metrics != nullptr && !parse_url(req.url, u)) trace.on(u);
+    return std::errc::invalid_argument;
+  }
+  Clock::time_point deadline = deadline_after(c.timeout);
   Url url;
   if (auto ec = parse_url(req.url, url)) return ec;
   std::string method = req.method;
   std::string_view body = req.body;
   Headers headers = req.headers;
   bool request_close = has_token(headers.get("Connection"), "close");
-  bool follow = max_redirects > 0;
+  bool follow = c.max_redirects > 0;
   for (int redirects = 0;; ++redirects) {
+    trace.on(url);
     if (past(deadline)) return std::errc::timed_out;
     bool asked_gzip = false;
-    std::string head = build_head(*this, method, url, headers, body, asked_gzip);
-    auto r = round_trip(*pool_, *this, url, method, head, body, deadline, follow, request_close);
+    std::string head = build_head(c, method, url, headers, body, asked_gzip);
+    auto r = round_trip(pool, c, url, method, head, body, deadline, follow, request_close, trace);
     if (!r) return r;
     Response& resp = r.value();
     if (follow && is_redirect(resp.status)) {
       std::string_view location = resp.headers.get("Location");
       if (!location.empty()) {
-        if (redirects >= max_redirects) return make_error_code(ClientError::kTooManyRedirects);
+        if (redirects >= c.max_redirects) return make_error_code(ClientError::kTooManyRedirects);
         Url next;
         if (auto ec = parse_url(resolve_reference(url, location), next)) return ec;
         bool to_get = (resp.status == 303 && method != "HEAD") ||
@@ -742,7 +787,10 @@ Result<Response> Client::send(const ClientRequest& req) {
     }
     if (asked_gzip && equal_fold(resp.headers.get("Content-Encoding"), "gzip")) {
       if (!resp.body.empty()) {
-        if (auto ec = gunzip(resp.body, max_response_bytes)) return ec;
+        if (auto ec = gunzip(resp.body, c.max_response_bytes)) {
+          trace.failed_at = FailedAt::kRead;
+          return ec;
+        }
       }
       resp.headers.del("Content-Encoding");
       resp.headers.del("Content-Length");
@@ -750,6 +798,79 @@ Result<Response> Client::send(const ClientRequest& req) {
     resp.url = url.full();
     return r;
   }
+}
+
+// The outcome of a call: ok with the response's status, or its error and where it failed.
+detail::ClientOutcome outcome_of(bool ok, int status, std::error_code ec, FailedAt failed_at) {
+  using Outcome = detail::ClientOutcome;
+  if (ok) {
+    int status_class = status / 100;
+    if (status_class >= 1 && status_class <= 5) return static_cast<Outcome>(status_class - 1);
+    return Outcome::kBadResponse;  // 600 and up: outside what RFC 9110 allows
+  }
+  if (ec == std::errc::timed_out) return Outcome::kTimeout;
+  if (ec.category() == client_error_category()) {
+    switch (static_cast<ClientError>(ec.value())) {
+      case ClientError::kBadUrl:
+      case ClientError::kUnsupportedScheme:
+        return Outcome::kBadRequest;
+      case ClientError::kTooManyRedirects:
+        return Outcome::kTooManyRedirects;
+      case ClientError::kMalformedResponse:
+      case ClientError::kResponseTooLarge:
+        return Outcome::kBadResponse;
+    }
+  }
+  switch (failed_at) {
+    case FailedAt::kDial:
+      return Outcome::kConnectError;
+    case FailedAt::kWrite:
+      return Outcome::kWriteError;
+    case FailedAt::kRead:
+      return Outcome::kReadError;
+    case FailedAt::kNone:
+      break;
+  }
+  return Outcome::kBadRequest;  // refused before any hop: a method or header field
+}
+
+}  // namespace
+
+Client::Client() : pool_(std::make_shared<ClientPool>()) {}
+
+Result<Response> Client::get(std::string_view url) {
+  ClientRequest req;
+  req.url.assign(url);
+  return send(req);
+}
+
+Result<Response> Client::post(std::string_view url, std::string_view content_type,
+                              std::string body) {
+  ClientRequest req;
+  req.method = "POST";
+  req.url.assign(url);
+  req.headers.set("Content-Type", content_type);
+  req.body = std::move(body);
+  return send(req);
+}
+
+Result<Response> Client::send(const ClientRequest& req) {
+  CallTrace trace;
+  if (!metrics) return send_call(*this, *pool_, req, trace);
+  trace.metrics = metrics.get();
+  metrics::Gauge& in_flight = trace.metrics->in_flight();
+  in_flight.inc();
+  struct InFlight {
+    metrics::Gauge& gauge;
+    ~InFlight() { gauge.dec(); }
+  } leave{in_flight};
+  auto start = Clock::now();
+  Result<Response> r = send_call(*this, *pool_, req, trace);
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  detail::ClientHostMetrics& host =
+      trace.host != nullptr ? *trace.host : trace.metrics->host(std::string_view());
+  host.record_call(outcome_of(r.ok(), r.ok() ? r->status : 0, r.error(), trace.failed_at), seconds);
+  return r;
 }
 
 void Client::close_idle_connections() {

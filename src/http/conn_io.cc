@@ -29,6 +29,7 @@ Result<std::size_t> InputBuffer::fill(net::Conn& conn, std::size_t max_cap) {
   auto n = conn.read(buf_.get() + w_, cap_ - w_);
   if (!n) return n;
   w_ += n.value();
+  bytes_read_ += n.value();
   return n;
 }
 
@@ -100,6 +101,7 @@ Result<std::size_t> BodyReader::read_length(std::span<std::byte> out) {
     if (!n) return fail(n.error());
     if (n.value() == 0) return fail(BodyError::kTruncated);
     got = n.value();
+    in_->count_read(got);
   } else {
     auto n = in_->fill(*conn_, 0);
     if (!n) return fail(n.error());
@@ -147,6 +149,7 @@ Result<std::size_t> BodyReader::read_until_close(std::span<std::byte> out) {
     auto n = conn_->read(out.data(), out.size());
     if (!n) return fail(n.error());
     got = n.value();
+    in_->count_read(got);
     if (got == 0) {
       done_ = true;
       return got;

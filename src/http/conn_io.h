@@ -45,6 +45,10 @@ class InputBuffer {
   // Frees the storage when nothing is buffered (an idle connection keeps no buffer).
   void release_if_empty() noexcept;
   std::size_t capacity() const noexcept { return cap_; }
+  // Bytes read from the connection so far: those fill() read, plus those a reader took past
+  // the buffer and reported with count_read().
+  uint64_t bytes_read() const noexcept { return bytes_read_; }
+  void count_read(std::size_t n) noexcept { bytes_read_ += n; }
 
  private:
   std::unique_ptr<char[]> buf_;
@@ -53,6 +57,7 @@ class InputBuffer {
   std::size_t w_ = 0;
   std::size_t pin_ = 0;
   bool pinned_ = false;
+  uint64_t bytes_read_ = 0;
 };
 
 // BodyReader reads one message body off a connection according to its framing, taking the

@@ -31,6 +31,8 @@ struct ServerState {
   std::size_t max_body = 0;
   std::size_t max_conns = 0;
   std::function<void(std::string_view)> error_log;
+  std::shared_ptr<ServerMetrics> metrics;  // keeps `instruments` alive
+  ServerInstruments* instruments = nullptr;
 
   std::mutex mu;  // guards conns, listeners
   ServerConn* conns = nullptr;
@@ -350,7 +352,12 @@ std::error_code ConnWriter::send_file(int fd, int64_t offset, uint64_t count) {
   }
   if (!conn_->flush_out_more()) return std::make_error_code(std::errc::broken_pipe);
   auto n = conn_->conn().send_file(fd, offset, count);
-  if (n) written_ += n.value();
+  if (n) {
+    written_ += n.value();
+    conn_->count_sent(n.value());
+  } else {
+    conn_->note_write_error(n.error());
+  }
   // A body cut short leaves the client waiting for bytes that will never come: end the
   // connection after this response.
   if (!n) {
@@ -429,7 +436,7 @@ void ConnWriter::end_chunked() {
 // ---- ServerConn -------------------------------------------------------------------------
 
 ServerConn::ServerConn(std::shared_ptr<ServerState> state, net::Conn conn)
-    : state_(std::move(state)), conn_(std::move(conn)) {
+    : state_(std::move(state)), conn_(std::move(conn)), metrics_(state_->instruments) {
   req_.conn_ = this;
   req_.body_.reader_ = &body_;
   watch_.fn = [](weft::detail::HangupHook* h) { static_cast<Watch*>(h)->cancel(); };
@@ -473,8 +480,12 @@ bool ServerConn::flush_out_more() {
   if (out_.empty()) return true;
   auto n = conn_.write_more(out_);
   bool ok = n.ok();
+  if (ok) bytes_sent_ += n.value();
   out_.clear();
-  if (!ok) conn_.close();
+  if (!ok) {
+    note_write_error(n.error());
+    conn_.close();
+  }
   return ok;
 }
 
@@ -482,10 +493,46 @@ bool ServerConn::flush_out() {
   if (out_.empty()) return true;
   auto n = conn_.write(out_);
   bool ok = n.ok();
+  if (ok) bytes_sent_ += n.value();
   out_.clear();
   if (out_.capacity() > 4 * kOutFlushSize) out_.shrink_to_fit();
-  if (!ok) conn_.close();
+  if (!ok) {
+    note_write_error(n.error());
+    conn_.close();
+  }
   return ok;
+}
+
+void ServerConn::note_write_error(std::error_code ec) noexcept {
+  // Counted once: the writes after the first failure fail too.
+  if (metrics_ && ec == std::errc::timed_out && !write_timed_out_) {
+    write_timed_out_ = true;
+    metrics_->count_timeout(TimeoutKind::kWrite);
+  }
+}
+
+void ServerConn::record_bytes() noexcept {
+  if (!metrics_) return;
+  uint64_t in = in_.bytes_read();
+  if (in != reported_in_) {
+    metrics_->received_bytes.add(static_cast<double>(in - reported_in_));
+    reported_in_ = in;
+  }
+  if (bytes_sent_ != reported_out_) {
+    metrics_->sent_bytes.add(static_cast<double>(bytes_sent_ - reported_out_));
+    reported_out_ = bytes_sent_;
+  }
+}
+
+void ServerConn::record_request(int64_t start_ns, std::string_view method,
+                                std::string_view pattern) {
+  if (last_route_ == nullptr || last_route_->route != pattern)
+    last_route_ = metrics_->route(pattern);
+  double seconds = static_cast<double>(now_steady_ns() - start_ns) / 1e9;
+  metrics_->count_request(last_route_, method_label(method), status_class_label(writer_.status()),
+                          seconds);
+  metrics_->live->requests_finished.inc();
+  record_bytes();
 }
 
 bool ServerConn::close_if_idle() noexcept {
@@ -496,6 +543,8 @@ bool ServerConn::close_if_idle() noexcept {
 }
 
 void ServerConn::reject(int status, std::string_view reason) {
+  if (metrics_ && status != status::kRequestTimeout)
+    metrics_->count_parse_error(parse_error_kind(status));
   std::string& out = out_;
   append_status_line(out, 1, status);
   out.append(date_field());
@@ -554,8 +603,10 @@ long ServerConn::read_head(bool first) {
     if (!n) {
       if (n.error() == std::errc::no_buffer_space) {
         reject(status::kRequestHeaderFieldsTooLarge, "request header too large");
-      } else if (n.error() == std::errc::timed_out && !idle) {
-        reject(status::kRequestTimeout, "timed out reading the request header");
+      } else if (n.error() == std::errc::timed_out) {
+        if (metrics_)
+          metrics_->count_timeout(idle && !first ? TimeoutKind::kIdle : TimeoutKind::kReadHeader);
+        if (!idle) reject(status::kRequestTimeout, "timed out reading the request header");
       }
       return 0;
     }
@@ -587,7 +638,7 @@ bool ServerConn::run_request(long head_len) {
   }
   in_.consume(static_cast<std::size_t>(head_len));
   in_.pin();
-  int64_t start_ns = state_->write_ns > 0 ? now_steady_ns() : 0;
+  int64_t start_ns = state_->write_ns > 0 || metrics_ ? now_steady_ns() : 0;
 
   if (!parse_target(head.target, head.method, req_.target_)) {
     reject(status::kBadRequest, "malformed request target");
@@ -612,6 +663,7 @@ bool ServerConn::run_request(long head_len) {
               head.expect_continue ? &ServerConn::send_continue : nullptr, this);
   bool keep_alive = head.keep_alive && !state_->shutting_down.load(std::memory_order_acquire);
   writer_.reset(head.method == "HEAD", head.minor_version, keep_alive);
+  if (metrics_) metrics_->live->requests_started.inc();
 
   try {
     state_->handler(writer_, req_);
@@ -643,6 +695,15 @@ bool ServerConn::run_request(long head_len) {
   end_request_context();
 
   std::error_code body_err = body_.error();
+  if (metrics_ && body_err) {
+    if (body_err == BodyError::kTooLarge) {
+      metrics_->count_parse_error(ParseErrorKind::kBodyTooLarge);
+    } else if (body_err == BodyError::kMalformed) {
+      metrics_->count_parse_error(ParseErrorKind::kBadBody);
+    } else if (body_err == std::errc::timed_out) {
+      metrics_->count_timeout(TimeoutKind::kRead);
+    }
+  }
   if (body_err == BodyError::kTooLarge && writer_.status() == 0) {
     error(writer_, status::kPayloadTooLarge, "request body too large");
   } else if (body_err == BodyError::kMalformed && writer_.status() == 0) {
@@ -660,6 +721,7 @@ bool ServerConn::run_request(long head_len) {
   }
   if (state_->shutting_down.load(std::memory_order_acquire)) writer_.set_close();
   bool again = writer_.finish();
+  if (metrics_) record_request(start_ns, head.method, req_.pattern());
   in_.unpin();
   req_.reset();
   if (!again) flush_out();
@@ -676,6 +738,7 @@ void ServerConn::serve() {
     if (!run_request(n)) break;
   }
   flush_out();
+  record_bytes();
   phase_.store(kClosed, std::memory_order_release);
   conn_.close();
 }
@@ -753,6 +816,8 @@ std::error_code Server::serve(net::Listener& listener) {
   st->max_body = max_body_bytes;
   st->max_conns = max_connections ? max_connections : default_max_connections();
   st->error_log = error_log;
+  st->metrics = metrics;
+  st->instruments = metrics ? &metrics->instruments() : nullptr;
   {
     std::lock_guard<std::mutex> g(st->mu);
     st->listeners.push_back(&listener);
@@ -783,12 +848,16 @@ std::error_code Server::serve(net::Listener& listener) {
     }
     backoff_ms = 0;
     net::Conn conn = std::move(c.value());
+    detail::ServerInstruments* m = st->instruments;
+    if (m) m->accepted.inc();
     if (st->nconns.load(std::memory_order_relaxed) >= st->max_conns) {
+      if (m) m->rejected.inc();
       (void)conn.write(detail::kOverloaded);
       conn.close();
       continue;
     }
     st->nconns.fetch_add(1, std::memory_order_acq_rel);
+    if (m) m->live->connections_opened.inc();
     go([st, conn = std::move(conn)]() mutable {
       {
         detail::ServerConn sc(st, std::move(conn));
@@ -796,6 +865,7 @@ std::error_code Server::serve(net::Listener& listener) {
         sc.serve();
         st->remove(&sc);
       }
+      if (st->instruments) st->instruments->live->connections_closed.inc();
       st->nconns.fetch_sub(1, std::memory_order_acq_rel);
     });
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "http/conn_io.h"
+#include "http/server_instruments.h"
 #include "weft/http/handler.h"
 #include "weft/http/request.h"
 #include "weft/net/net.h"
@@ -98,6 +99,9 @@ class ServerConn {
   std::string& out() noexcept { return out_; }
   // Writes the pending output; false (and the connection is done) when that fails.
   bool flush_out();
+  // Counts bytes sent past out(), and a write that failed for its deadline.
+  void count_sent(std::size_t n) noexcept { bytes_sent_ += n; }
+  void note_write_error(std::error_code ec) noexcept;
   // The same, telling the kernel that more bytes follow at once (before a sendfile).
   bool flush_out_more();
   net::Conn& conn() noexcept { return conn_; }
@@ -113,6 +117,10 @@ class ServerConn {
   long read_head(bool first);
   // Answers a rejected request with status and reason, then closes.
   void reject(int status, std::string_view reason);
+  // Records one request the handler answered, and the bytes moved since the last report.
+  void record_request(int64_t start_ns, std::string_view method, std::string_view pattern);
+  // Adds the bytes moved since the last report to the server's totals.
+  void record_bytes() noexcept;
   // Runs one parsed request through the handler; false when the connection must close.
   bool run_request(long head_len);
   void end_request_context() noexcept;
@@ -131,6 +139,12 @@ class ServerConn {
   std::atomic<int> phase_{kActive};
   bool sent_continue_ = false;
   int64_t first_byte_ns_ = 0;  // when the current request's first byte arrived
+  // Metrics (when the server records them): the route served last, and bytes counted so far.
+  ServerInstruments* metrics_ = nullptr;
+  RouteInstruments* last_route_ = nullptr;
+  uint64_t bytes_sent_ = 0;
+  uint64_t reported_in_ = 0, reported_out_ = 0;
+  bool write_timed_out_ = false;
 
   // The request context, made on first use.
   std::optional<Context> ctx_;

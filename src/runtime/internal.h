@@ -49,6 +49,8 @@ void stack_cache_flush(struct StackCache* cache);
 void stack_pool_trim(bool all = false);
 // Bytes of stack address space reserved, and stacks handed out now.
 std::size_t stack_reserved_bytes() noexcept;
+// Bytes of stack memory resident now (mincore(2) over every reservation).
+std::size_t stack_committed_bytes();
 std::size_t stacks_in_use() noexcept;
 // True when addr falls in the guard page (or the lowest page) of some task stack.
 bool stack_is_overflow_address(const void* addr) noexcept;
@@ -190,6 +192,9 @@ struct alignas(64) Processor {
   int free_fiber_count = 0;
   uint64_t next_id = 0, id_limit = 0;
   uint32_t runnext_streak = 0;  // runnext picks in a row; bounded so the queue is not starved
+  // Tasks started on this P. Only the P's holder writes it (a load and a store, no locked
+  // instruction); runtime_stats() reads it from anywhere.
+  std::atomic<uint64_t> tasks_started{0};
 };
 
 enum class PostAction : uint8_t { kNone, kPark, kYield, kYieldGlobal, kHandoff, kExit };
@@ -245,6 +250,16 @@ void wake_processor() noexcept;
 int proc_count() noexcept;
 Processor* proc_at(int i) noexcept;
 
+// The scheduler's part of runtime_stats(): read without stopping anything.
+struct SchedSnapshot {
+  uint64_t procs = 0, procs_running = 0;
+  uint64_t machines = 0, machines_idle = 0, machines_spinning = 0;
+  uint64_t global_queue_tasks = 0;
+  uint64_t tasks_started = 0;
+  uint64_t context_switches = 0;
+};
+SchedSnapshot sched_snapshot() noexcept;
+
 // Why a processor's task has not yielded for the stuck threshold.
 enum class StuckKind : uint8_t {
   kRunning,      // its thread spent the time on the CPU: a loop that never yields
@@ -293,6 +308,11 @@ void sysmon_wake_if_idle() noexcept;
 // Every Fiber struct ever made is recorded once (they are recycled, never freed, like Go's
 // allgs); the dump walks them and shows those not dead. Spawn and exit cost nothing here.
 void registry_record_new(Fiber* fibers, int count);
+// Counts the live fibers: by_state[FiberState] for each state, and for parked (or parking) ones
+// by_reason[WaitReason] too (kNone for a park without a reason). Both arrays are zeroed first.
+inline constexpr int kFiberStates = 5;
+inline constexpr int kWaitReasons = static_cast<int>(WaitReason::kNetWrite) + 1;
+void count_fibers(uint64_t (&by_state)[kFiberStates], uint64_t (&by_reason)[kWaitReasons]);
 void install_signal_handlers();
 // Called by sysmon when SIGQUIT arrived.
 bool take_dump_request() noexcept;
@@ -305,6 +325,7 @@ struct RuntimeCounters {
   std::atomic<uint64_t> steals{0};
   std::atomic<uint64_t> sysmon_warnings{0};
   std::atomic<uint64_t> netpoll_waits{0};
+  std::atomic<uint64_t> tasks_started_outside{0};  // by threads that hold no P
 };
 RuntimeCounters& counters() noexcept;
 

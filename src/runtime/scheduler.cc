@@ -1064,8 +1064,11 @@ void spawn(TaskFn fn, const SourceSite& site) {
   f->id.store(next_task_id(p), std::memory_order_relaxed);
   f->state.store(FiberState::kRunnable, std::memory_order_release);
   if (p) {
+    p->tasks_started.store(p->tasks_started.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
     runqput(p, f, true);
   } else {
+    counters().tasks_started_outside.fetch_add(1, std::memory_order_relaxed);
     Sched& s = sched();
     std::lock_guard<SpinLock> g(s.lock);
     globrunqput_locked(s, f);
@@ -1087,6 +1090,7 @@ void run_main(TaskFn fn, const RuntimeOptions& opts, const SourceSite& site) {
   f->id.store(next_task_id(nullptr), std::memory_order_relaxed);
   f->main = &w;
   f->state.store(FiberState::kRunnable, std::memory_order_release);
+  counters().tasks_started_outside.fetch_add(1, std::memory_order_relaxed);
   s.run_callers.fetch_add(1, std::memory_order_acq_rel);
   s.mains_live.fetch_add(1, std::memory_order_acq_rel);
   {
@@ -1143,6 +1147,29 @@ void end_blocking(bool was_task) noexcept {
   // Every P is busy: queue this task and let the thread go idle.
   m->post = PostAction::kYieldGlobal;
   switch_context(m, m->current, nullptr);
+}
+
+SchedSnapshot sched_snapshot() noexcept {
+  Sched& s = sched();
+  SchedSnapshot out;
+  int n = s.nprocs.load(std::memory_order_acquire);
+  out.procs = static_cast<uint64_t>(s.cfg.max_procs);
+  out.procs_running = static_cast<uint64_t>(s.active.load(std::memory_order_relaxed));
+  out.machines = static_cast<uint64_t>(s.mcount.load(std::memory_order_relaxed));
+  out.machines_spinning = static_cast<uint64_t>(s.nmspinning.load(std::memory_order_relaxed));
+  out.global_queue_tasks = static_cast<uint64_t>(s.gq_size.load(std::memory_order_relaxed));
+  {
+    std::lock_guard<SpinLock> g(s.lock);
+    out.machines_idle = static_cast<uint64_t>(s.nmidle);
+  }
+  out.tasks_started = counters().tasks_started_outside.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) {
+    const Processor* p = s.allp[i];
+    if (!p) continue;
+    out.tasks_started += p->tasks_started.load(std::memory_order_relaxed);
+    out.context_switches += p->published_tick.load(std::memory_order_relaxed);
+  }
+  return out;
 }
 
 RuntimeCounters& counters() noexcept {

@@ -194,6 +194,23 @@ std::size_t stacks_in_use() noexcept {
   return pool().in_use.load(std::memory_order_relaxed);
 }
 
+std::size_t stack_committed_bytes() {
+  Pool& p = pool();
+  std::vector<Pool::Region> regions;
+  {
+    std::lock_guard<SpinLock> g(p.lock);
+    regions = p.regions;
+  }
+  std::size_t resident_pages = 0;
+  std::vector<unsigned char> pages;
+  for (const Pool::Region& r : regions) {
+    pages.resize((r.len + p.page - 1) / p.page);
+    if (::mincore(r.base, r.len, pages.data()) != 0) continue;
+    for (unsigned char v : pages) resident_pages += v & 1;
+  }
+  return resident_pages * p.page;
+}
+
 bool stack_is_overflow_address(const void* addr) noexcept {
   // Called from the SIGSEGV handler: no locks, no allocation. A racing grow() may make us miss
   // a brand-new region, which only costs the friendlier message.

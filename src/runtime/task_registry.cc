@@ -124,6 +124,24 @@ void registry_record_new(Fiber* fibers, int count) {
   for (int i = 0; i < count; ++i) g_all.push_back(&fibers[i]);
 }
 
+void count_fibers(uint64_t (&by_state)[kFiberStates], uint64_t (&by_reason)[kWaitReasons]) {
+  for (uint64_t& n : by_state) n = 0;
+  for (uint64_t& n : by_reason) n = 0;
+  std::vector<Fiber*> all;
+  {
+    std::lock_guard<SpinLock> g(g_all_lock);
+    all = g_all;
+  }
+  for (const Fiber* f : all) {
+    FiberState st = f->state.load(std::memory_order_relaxed);
+    ++by_state[static_cast<int>(st)];
+    if (st == FiberState::kParked || st == FiberState::kParking) {
+      int reason = static_cast<int>(f->wait_reason.load(std::memory_order_relaxed));
+      if (reason >= 0 && reason < kWaitReasons) ++by_reason[reason];
+    }
+  }
+}
+
 bool take_dump_request() noexcept {
   return g_dump_requested.exchange(false, std::memory_order_acq_rel);
 }

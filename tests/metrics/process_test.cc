@@ -21,10 +21,19 @@
 #include <string_view>
 #include <system_error>
 
+#include "metrics/promtool.h"
+
 namespace weft::metrics {
 namespace {
 
 using ::testing::HasSubstr;
+using weft_test::CommandResult;
+using weft_test::find_on_path;
+using weft_test::promtool_check_metrics;
+using weft_test::run_command;
+using weft_test::ScratchDir;
+using weft_test::shell_quoted;
+using weft_test::write_file;
 
 // The value of the sample line that starts with "name " in a text exposition.
 std::optional<double> sample_value(const std::string& text, std::string_view name) {
@@ -112,60 +121,6 @@ TEST(ProcessMetricsTest, OpenMetricsNamesTheCpuFamilyWithoutTotal) {
 
 // ----- promtool -----
 
-// The path of an executable named name on PATH, or "".
-std::string find_on_path(std::string_view name) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return {};
-  std::string_view dirs = path;
-  while (!dirs.empty()) {
-    std::size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    dirs.remove_prefix(colon == std::string_view::npos ? dirs.size() : colon + 1);
-    if (dir.empty()) continue;
-    std::string candidate = dir + "/" + std::string(name);
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return {};
-}
-
-// A scratch directory removed at the end of the scope.
-struct ScratchDir {
-  std::filesystem::path path;
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "weft-metrics-XXXXXX").string();
-    path = ::mkdtemp(pattern.data()) ? std::filesystem::path(pattern) : std::filesystem::path();
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
-
-struct CommandResult {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult run_command(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) result.output.append(buf, n);
-  int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-// A path quoted for the shell (the paths here hold no single quote).
-std::string shell_quoted(const std::filesystem::path& p) {
-  return "'" + p.string() + "'";
-}
-
-void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
-}
-
 // A registry with every kind of metric: labels, escapes, unicode, histograms (with labels,
 // negative and huge bounds), collectors and process metrics.
 void fill_everything(Registry& r) {
@@ -205,32 +160,21 @@ void fill_everything(Registry& r) {
         out.write_histogram("batch_size_items", {}, HistogramSnapshot{{1, 10}, {2, 5, 6}, 40});
       });
   register_process_metrics(r);
+  register_runtime_metrics(r);
 }
 
 TEST(PromtoolTest, ChecksTheTextFormatClean) {
-  std::string promtool = find_on_path("promtool");
-  if (promtool.empty())
-    GTEST_SKIP() << "promtool is not on PATH (Debian package prometheus); not checked";
   Registry r;
   fill_everything(r);
-  ScratchDir dir;
-  ASSERT_FALSE(dir.path.empty());
-  std::filesystem::path text_file = dir.path / "metrics.txt";
-  std::filesystem::path om_file = dir.path / "metrics.om";
   std::string text = r.render(Format::kText);
-  write_file(text_file, text);
-  write_file(om_file, r.render(Format::kOpenMetrics));
-
-  CommandResult check =
-      run_command(shell_quoted(promtool) + " check metrics < " + shell_quoted(text_file));
+  CommandResult check = promtool_check_metrics(text);
   EXPECT_EQ(check.status, 0) << check.output << "\n--- exposition:\n" << text;
   EXPECT_EQ(check.output, "") << "--- exposition:\n" << text;
 }
 
 TEST(PromtoolTest, ParsesTheOpenMetricsFormat) {
   std::string promtool = find_on_path("promtool");
-  if (promtool.empty())
-    GTEST_SKIP() << "promtool is not on PATH (Debian package prometheus); not checked";
+  ASSERT_FALSE(promtool.empty()) << "promtool is not on PATH (Debian package prometheus)";
   Registry r;
   fill_everything(r);
   // promtool reads OpenMetrics through its backfill command, which wants a timestamp on every

@@ -43,6 +43,13 @@ const std::string& users_json() {
   return body;
 }
 
+// The introspection endpoints: Prometheus metrics, the live-task dump and expvar-style JSON.
+void add_admin_routes(http::ServeMux& mux) {
+  mux.handle("GET /metrics", http::metrics_handler());
+  mux.handle("GET /debug/tasks", http::debug_tasks_handler());
+  mux.handle("GET /debug/vars", http::debug_vars_handler());
+}
+
 http::Handler build_handler(const ServeOptions& o) {
   http::ServeMux mux;
   mux.handle("GET /{$}",
@@ -76,7 +83,7 @@ http::Handler build_handler(const ServeOptions& o) {
       (void)w.write(std::string_view(buf, n.value()));
     }
   });
-  if (o.admin_addr.empty()) mux.handle("GET /metrics", http::metrics_handler());
+  if (o.admin_addr.empty()) add_admin_routes(mux);
   if (!o.root.empty()) mux.handle("GET /", http::file_server(o.root));
   http::Handler h = mux;
   h = http::chain(std::move(h), http::recover());
@@ -87,6 +94,7 @@ http::Handler build_handler(const ServeOptions& o) {
 int run_serve(const ServeOptions& o) {
   int status = 0;
   metrics::register_process_metrics(metrics::Registry::global());
+  metrics::register_runtime_metrics(metrics::Registry::global());
   weft::run([&] {
     http::Server srv;
     srv.addr = o.addr;
@@ -99,6 +107,7 @@ int run_serve(const ServeOptions& o) {
     srv.max_body_bytes = o.max_body_bytes;
     srv.max_connections = o.max_connections;
     srv.handler = build_handler(o);
+    srv.metrics = http::ServerMetrics::global();
     auto l = net::listen(o.addr);
     if (!l) {
       std::fprintf(stderr, "weft serve: listen %s: %s\n", o.addr.c_str(),
@@ -118,9 +127,9 @@ int run_serve(const ServeOptions& o) {
         return;
       }
       http::ServeMux admin_mux;
-      admin_mux.handle("GET /metrics", http::metrics_handler());
+      add_admin_routes(admin_mux);
       admin.handler = admin_mux;
-      std::fprintf(stderr, "weft serve: metrics on http://%s/metrics\n", al->addr().c_str());
+      std::fprintf(stderr, "weft serve: metrics and /debug on http://%s\n", al->addr().c_str());
       admin_done.add(1);
       weft::go(
           [&admin, &admin_done, listener = std::make_shared<net::Listener>(std::move(al.value()))] {
@@ -167,7 +176,8 @@ std::function<int()> add_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--access-log", opts->access_log, "Log every request to stderr");
   cmd->add_option("--admin-addr", opts->admin_addr,
-                  "Serve /metrics on this address instead of on --addr (host:port)");
+                  "Serve /metrics, /debug/tasks and /debug/vars on this address instead of on "
+                  "--addr (host:port)");
   return [opts] { return run_serve(*opts); };
 }
 

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <type_traits>
 
+#include "weft/http/client_metrics.h"
 #include "weft/http/headers.h"
 #include "weft/net/result.h"
 
@@ -106,6 +107,14 @@ class Client {
   bool decompress = true;
   // The User-Agent sent when the request sets none ("" sends none).
   std::string user_agent = "weft-http-client/0.1";
+  // Where the client's Prometheus metrics go; nullptr (the default) records none. Set it to
+  // ClientMetrics::global() (or a ClientMetrics on a registry of your own, which must outlive
+  // every Client using it) to count each call of send(), get() and post() once, by the
+  // "host:port" it ended on and its outcome, with its duration; every TCP connect; the calls in
+  // flight; and the connections this Client puts into the idle pool (an idle connection stays
+  // counted in the gauge of the ClientMetrics that pooled it until it leaves the pool, whichever
+  // Client takes it). Copies share it, as they share the pool.
+  std::shared_ptr<ClientMetrics> metrics;
 
   Client();
   // Copying (moving too) shares the pool; a moved-from Client stays usable.

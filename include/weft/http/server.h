@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "weft/http/handler.h"
+#include "weft/http/server_metrics.h"
 #include "weft/net/net.h"
 
 namespace weft::http {
@@ -53,6 +54,10 @@ class Server {
   // "handler threw" (fields error, remote, method, target) or a warning "accept failed;
   // retrying" (fields error, backoff_ms).
   std::function<void(std::string_view)> error_log;
+  // Where the server records its metrics (requests, durations, bytes, connections, errors;
+  // see ServerMetrics); empty records none. ServerMetrics::global() exposes them in
+  // metrics::Registry::global().
+  std::shared_ptr<ServerMetrics> metrics;
 
   Server();
   ~Server();
