@@ -266,10 +266,11 @@ enum class StuckKind : uint8_t {
   kBlocked,      // its thread sleeps in the kernel: a blocking call outside weft::blocking
   kDescheduled,  // its thread was runnable but the OS ran others: no fault of the task
 };
-// Sysmon's view: moves the runnable fibers of a stuck P away and lets another P run them; warns
-// on stderr unless kind is kDescheduled.
+// Sysmon's view: moves the runnable fibers of a stuck P away and lets another P run them; logs
+// a warning unless kind is kDescheduled.
 void retake_stuck(Processor* p, Fiber* stuck, StuckKind kind);
-// Prints the warning about stuck (still p's running task), which held p for kind's reason;
+// Logs the warning (weft::log, level warn) about stuck (still p's running task), which held p
+// for kind's reason;
 // moved is how many queued tasks went elsewhere.
 void warn_stuck(Processor* p, Fiber* stuck, StuckKind kind, int moved);
 

@@ -18,6 +18,7 @@
 #include "runtime/futex.h"
 #include "runtime/internal.h"
 #include "runtime/sanitizers.h"
+#include "weft/log.h"
 #include "weft/runtime/blocking.h"
 #include "weft/runtime/pool.h"
 #include "weft/runtime/task.h"
@@ -1003,29 +1004,27 @@ void retake_stuck(Processor* p, Fiber* stuck, StuckKind kind) {
 
 void warn_stuck(Processor* p, Fiber* stuck, StuckKind kind, int moved) {
   Sched& s = sched();
-  char line[768];
-  int len = 0;
+  uint64_t id;
+  AtomicSite::Value site;
   {
     // Under the lock, stuck is still p's running task and cannot finish meanwhile.
     std::lock_guard<SpinLock> g(s.lock);
     if (p->current.load(std::memory_order_relaxed) != stuck) return;
-    len = std::snprintf(
-        line, sizeof line,
-        "weft: warning: task %llu (created at %s:%u in %s) has %s for over %lld ms without "
-        "yielding; moved %d runnable tasks of its processor to other threads\n",
-        static_cast<unsigned long long>(stuck->id.load(std::memory_order_relaxed)),
-        stuck->site.load(std::memory_order_relaxed).file_name(),
-        stuck->site.load(std::memory_order_relaxed).line(),
-        stuck->site.load(std::memory_order_relaxed).function_name(),
-        kind == StuckKind::kBlocked ? "been blocked in the kernel" : "run",
-        static_cast<long long>(s.cfg.stuck_threshold_ns / 1'000'000), moved);
+    id = stuck->id.load(std::memory_order_relaxed);
+    site = stuck->site.load(std::memory_order_relaxed);
   }
   counters().sysmon_warnings.fetch_add(1, std::memory_order_relaxed);
-  if (len > 0) {
-    ssize_t ignored =
-        ::write(2, line, std::min<std::size_t>(static_cast<std::size_t>(len), sizeof line - 1));
-    (void)ignored;
-  }
+  // The site's strings are static (__FILE__ and __func__ of the spawn), so they outlive the
+  // task. The record goes through the logger, which never blocks this thread.
+  char created_at[512];
+  std::snprintf(created_at, sizeof created_at, "%s:%u", site.file_name(), site.line());
+  log::warn(kind == StuckKind::kBlocked ? "task blocked in the kernel without yielding"
+                                        : "task ran without yielding",
+            {{"task", id},
+             {"created_at", created_at},
+             {"function", site.function_name()},
+             {"over_ms", s.cfg.stuck_threshold_ns / 1'000'000},
+             {"moved_tasks", moved}});
 }
 
 void park(WaitReason reason, bool (*commit)(void*), void* arg) {

@@ -241,8 +241,8 @@ long SpinScenario(const weft::RuntimeOptions& opts, int spinners) {
 }
 
 const char* const kSpinWarning =
-    "created at [^\n]*fatal_test\\.cc:[0-9]+ in [^\n]*SpawnSpinner[^\n]*\\) has run for over "
-    "[0-9]+ ms without yielding";
+    "task ran without yielding task=[0-9]+ created_at=[^ \n]*fatal_test\\.cc:[0-9]+ "
+    "function=\"[^\n]*SpawnSpinner[^\n]*over_ms=[0-9]+ moved_tasks=[0-9]+";
 
 TEST(FatalDeathTest, SpinningTaskIsReportedAndOthersKeepRunning) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <unistd.h>
+#include <weft/log.h>
 #include <weft/weft.h>
 
 #include <atomic>
@@ -101,8 +102,9 @@ class Watchdog {
   std::thread th_;
 };
 
-// Captures what the process writes to fd 2 (the runtime writes its warnings there) from start()
-// to stop(), which returns it; with tee the text also goes on to the real stderr as it arrives.
+// Captures what the process writes to fd 2 (the logger writes the runtime's warnings there) from
+// start() to stop(), which returns it; with tee the text also goes on to the real stderr as it
+// arrives.
 class StderrCapture {
  public:
   explicit StderrCapture(bool tee = false) : tee_(tee) {}
@@ -141,6 +143,7 @@ class StderrCapture {
   bool found() const { return found_.load(); }
   // Restores fd 2, waits until the reader has drained the pipe and returns all that was written.
   std::string stop() {
+    weft::log::flush();  // the runtime's warnings go through the logger's writer thread
     std::fflush(stderr);
     ::dup2(saved_, 2);  // drops the pipe's last write end: the reader sees EOF
     reader_.join();
