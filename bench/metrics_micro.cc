@@ -149,6 +149,29 @@ void BM_RenderText(benchmark::State& state) {
 }
 BENCHMARK(BM_RenderText);
 
+// runtime_stats() (what a scrape of the runtime metrics costs) with state.range(0) tasks parked
+// on a channel. The task records stay after the run, so the sizes go up.
+void BM_RuntimeStats(benchmark::State& state) {
+  in_task(state, [](benchmark::State& st) {
+    const auto parked = static_cast<int>(st.range(0));
+    weft::Chan<int> never;
+    weft::WaitGroup wg;
+    for (int i = 0; i < parked; ++i) {
+      wg.add(1);
+      weft::go([&] {
+        (void)never.recv();
+        wg.done();
+      });
+    }
+    while (weft::runtime_stats().tasks_parked[1].tasks < static_cast<uint64_t>(parked))
+      weft::sleep_for(std::chrono::milliseconds(1));
+    for (auto _ : st) benchmark::DoNotOptimize(weft::runtime_stats());
+    never.close();
+    wg.wait();
+  });
+}
+BENCHMARK(BM_RuntimeStats)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -49,7 +49,8 @@ void stack_cache_flush(struct StackCache* cache);
 void stack_pool_trim(bool all = false);
 // Bytes of stack address space reserved, and stacks handed out now.
 std::size_t stack_reserved_bytes() noexcept;
-// Bytes of stack memory resident now (mincore(2) over every reservation).
+// Bytes of stack memory resident (mincore(2) over every reservation), counted at most once
+// every 5 seconds: calls within that time get the last count.
 std::size_t stack_committed_bytes();
 std::size_t stacks_in_use() noexcept;
 // True when addr falls in the guard page (or the lowest page) of some task stack.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "http/http_test_util.h"
+#include "metrics/promtool.h"
 #include "weft/metrics.h"
 
 namespace {
@@ -34,6 +35,9 @@ TEST(MetricsHandler, ServesTheRegistryInTheFormatTheScrapeAsksFor) {
     EXPECT_EQ(text->header("Content-Type"), metrics::kTextContentType);
     EXPECT_THAT(text->body, HasSubstr("# TYPE demo_requests_total counter\n"));
     EXPECT_THAT(text->body, HasSubstr("demo_requests_total{code=\"200\"} 3\n"));
+    weft_test::CommandResult check = weft_test::promtool_check_metrics(text->body);
+    EXPECT_EQ(check.status, 0) << check.output;
+    EXPECT_EQ(check.output, "");
 
     auto om = roundtrip(addr, get_request("/metrics",
                                           "Accept: application/openmetrics-text; "
@@ -71,6 +75,11 @@ TEST(MetricsHandler, EachScrapeSeesTheCurrentValues) {
     ASSERT_TRUE(first && second);
     EXPECT_THAT(first->body, HasSubstr("demo_queue_length 5\n"));
     EXPECT_THAT(second->body, HasSubstr("demo_queue_length 7\n"));
+    for (const auto& scrape : {first, second}) {
+      weft_test::CommandResult check = weft_test::promtool_check_metrics(scrape->body);
+      EXPECT_EQ(check.status, 0) << check.output;
+      EXPECT_EQ(check.output, "");
+    }
   });
 }
 
