@@ -45,15 +45,6 @@ Vars& vars() {
 
 constexpr std::string_view kReserved[] = {"cmdline", "process", "runtime"};
 
-// Answers 405 with Allow, as metrics_handler does, unless the method is GET or HEAD; true when
-// the request may go on.
-bool allow_get_head(ResponseWriter& w, Request& r) {
-  if (r.method() == "GET" || r.method() == "HEAD") return true;
-  w.header().set("Allow", "GET, HEAD");
-  error(w, status::kMethodNotAllowed, "405 Method Not Allowed");
-  return false;
-}
-
 // Sends body with its Content-Type, a Content-Length and "Cache-Control: no-store" (the server
 // leaves the body out for HEAD).
 void reply(ResponseWriter& w, std::string_view content_type, std::string_view body) {

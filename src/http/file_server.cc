@@ -883,12 +883,7 @@ void serve_directory(const State& st, ResponseWriter& w, Request& r, UniqueFd& d
 
 // Answers one request: method check, path confinement, then a file, a directory or an error.
 void serve(const State& st, ResponseWriter& w, Request& r) {
-  std::string_view method = r.method();
-  if (method != "GET" && method != "HEAD") {
-    w.header().set("Allow", "GET, HEAD");
-    error(w, status::kMethodNotAllowed, "405 Method Not Allowed");
-    return;
-  }
+  if (!allow_get_head(w, r)) return;
   std::string_view path = r.path();
   if (!path_is_safe(path)) {
     error(w, status::kBadRequest, "400 Bad Request: invalid path");

@@ -37,6 +37,13 @@ void error(ResponseWriter& w, int code, std::string_view message) {
   (void)w.write(body);
 }
 
+bool allow_get_head(ResponseWriter& w, const Request& r) {
+  if (r.method() == "GET" || r.method() == "HEAD") return true;
+  w.header().set("Allow", "GET, HEAD");
+  error(w, status::kMethodNotAllowed, "405 Method Not Allowed");
+  return false;
+}
+
 void not_found(ResponseWriter& w, Request&) {
   error(w, status::kNotFound, "404 page not found");
 }

@@ -10,11 +10,7 @@ namespace weft::http {
 
 Handler metrics_handler(metrics::Registry& registry) {
   return [&registry](ResponseWriter& w, Request& r) {
-    if (r.method() != "GET" && r.method() != "HEAD") {
-      w.header().set("Allow", "GET, HEAD");
-      error(w, status::kMethodNotAllowed, "405 Method Not Allowed");
-      return;
-    }
+    if (!allow_get_head(w, r)) return;
     metrics::Exposition e = registry.expose(r.header("Accept"));
     w.header().set("Content-Type", e.content_type);
     w.header().set("Content-Length", std::to_string(e.body.size()));

@@ -269,32 +269,54 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
   }
   SelectLocks locks{order, n};
 
-  if (n == 0) {
+  // Tries case i. REQUIRES: its channel locked. kDone: it completed (wake, when set, is a
+  // waiter to wake once the lock is released); kClosedSend: a send on a closed channel.
+  enum class Poll { kNotReady, kDone, kClosedSend };
+  auto poll_locked = [&](int i, ChanWaitNode** wake) {
+    SelectCase& c = cases[i];
+    if (c.is_send) {
+      if (c.chan->closed_) return Poll::kClosedSend;
+      return ChanOps::try_send_locked(c.chan, c.elem, wake) ? Poll::kDone : Poll::kNotReady;
+    }
+    RecvStatus st = ChanOps::try_recv_locked(c.chan, c.elem, wake);
+    if (st == RecvStatus::kWouldBlock) return Poll::kNotReady;
+    c.status = st;
+    return Poll::kDone;
+  };
+
+  // First pass: each case under its own channel's lock, in the random order. The first ready
+  // case it finds is the one a pass under all the locks would pick for the same ready cases,
+  // and it costs one lock instead of n. Only when none is ready do all the locks get taken,
+  // for the pass whose answer (default, or waiting) needs every channel at one instant.
+  for (int k = 0; k < n; ++k) {
+    int i = poll[k];
+    ChanWaitNode* wake = nullptr;
+    ChanOps::lock(cases[i].chan);
+    Poll r = poll_locked(i, &wake);
+    ChanOps::unlock(cases[i].chan);
+    if (r == Poll::kClosedSend) throw ChanClosedError();
+    if (r == Poll::kDone) {
+      if (wake) wake->waiter->wake();
+      return i;
+    }
+  }
+  if (n == 0 || (n == 1 && has_default)) {
+    // Nothing to wait on at once: the first pass was the whole answer.
     if (has_default) return -1;
   } else {
     locks.lock();
     for (int k = 0; k < n; ++k) {
       int i = poll[k];
-      SelectCase& c = cases[i];
       ChanWaitNode* wake = nullptr;
-      if (c.is_send) {
-        if (c.chan->closed_) {
-          locks.unlock();
-          throw ChanClosedError();
-        }
-        if (ChanOps::try_send_locked(c.chan, c.elem, &wake)) {
-          locks.unlock();
-          if (wake) wake->waiter->wake();
-          return i;
-        }
-      } else {
-        RecvStatus st = ChanOps::try_recv_locked(c.chan, c.elem, &wake);
-        if (st != RecvStatus::kWouldBlock) {
-          c.status = st;
-          locks.unlock();
-          if (wake) wake->waiter->wake();
-          return i;
-        }
+      Poll r = poll_locked(i, &wake);
+      if (r == Poll::kClosedSend) {
+        locks.unlock();
+        throw ChanClosedError();
+      }
+      if (r == Poll::kDone) {
+        locks.unlock();
+        if (wake) wake->waiter->wake();
+        return i;
       }
     }
     if (has_default) {

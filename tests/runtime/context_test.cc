@@ -235,11 +235,11 @@ TEST(Context, DoneUsableInSelect) {
     EXPECT_EQ(weft::select(weft::on_recv(ctx.done()), weft::on_default()), 0u);
 
     // A worker loop that stops on cancellation.
+    auto start = Clock::now();  // before the deadline is set
     auto [ctx2, cancel2] = weft::with_timeout(weft::Context::background(), 20ms);
     weft::Chan<int> jobs(1);
     int handled = 0;
     bool stopped = false;
-    auto start = Clock::now();
     while (!stopped) {
       (void)jobs.try_send(1);
       weft::select(

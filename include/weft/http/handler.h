@@ -76,6 +76,10 @@ void append_html_escaped(std::string& out, std::string_view text);
 
 // error(w, code, message) answers with code and a plain-text message, as Go's http.Error.
 void error(ResponseWriter& w, int code, std::string_view message);
+
+// For handlers that serve only reads: true when r is a GET or a HEAD; otherwise answers 405
+// with "Allow: GET, HEAD" and returns false.
+bool allow_get_head(ResponseWriter& w, const Request& r);
 // not_found answers 404 "404 page not found".
 void not_found(ResponseWriter& w, Request& r);
 // redirect answers code (301, 302, 303, 307, 308) with Location set to url.
