@@ -96,6 +96,10 @@ std::shared_ptr<ClientMetrics> ClientMetrics::global() {
 detail::ClientHostMetrics& ClientMetrics::host(std::string_view host_port) {
   std::lock_guard<std::mutex> g(mu_);
   auto it = hosts_.find(host_port);
+  if (it == hosts_.end() && hosts_.size() >= kMaxHosts) {
+    host_port = "other";
+    it = hosts_.find(host_port);
+  }
   if (it == hosts_.end()) {
     std::unique_ptr<detail::ClientHostMetrics> h(
         new detail::ClientHostMetrics(*this, std::string(host_port)));

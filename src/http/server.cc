@@ -31,8 +31,6 @@ struct ServerState {
   std::size_t max_body = 0;
   std::size_t max_conns = 0;
   std::function<void(std::string_view)> error_log;
-  std::shared_ptr<ServerMetrics> metrics;  // keeps `instruments` alive
-  ServerInstruments* instruments = nullptr;
 
   std::mutex mu;  // guards conns, listeners
   ServerConn* conns = nullptr;
@@ -435,8 +433,12 @@ void ConnWriter::end_chunked() {
 
 // ---- ServerConn -------------------------------------------------------------------------
 
-ServerConn::ServerConn(std::shared_ptr<ServerState> state, net::Conn conn)
-    : state_(std::move(state)), conn_(std::move(conn)), metrics_(state_->instruments) {
+ServerConn::ServerConn(std::shared_ptr<ServerState> state, net::Conn conn,
+                       std::shared_ptr<ServerMetrics> metrics)
+    : state_(std::move(state)),
+      conn_(std::move(conn)),
+      metrics_owner_(std::move(metrics)),
+      metrics_(metrics_owner_ ? &metrics_owner_->instruments() : nullptr) {
   req_.conn_ = this;
   req_.body_.reader_ = &body_;
   watch_.fn = [](weft::detail::HangupHook* h) { static_cast<Watch*>(h)->cancel(); };
@@ -526,7 +528,7 @@ void ServerConn::record_bytes() noexcept {
 
 void ServerConn::record_request(int64_t start_ns, std::string_view method,
                                 std::string_view pattern) {
-  if (last_route_ == nullptr || last_route_->route != pattern)
+  if (last_route_ == nullptr || last_route_->pattern != pattern)
     last_route_ = metrics_->route(pattern);
   double seconds = static_cast<double>(now_steady_ns() - start_ns) / 1e9;
   metrics_->count_request(last_route_, method_label(method), status_class_label(writer_.status()),
@@ -717,6 +719,8 @@ bool ServerConn::run_request(long head_len) {
       writer_.set_close();
     } else if (writer_.keep_alive() && !body_.discard(kMaxDiscard)) {
       writer_.set_close();
+      if (metrics_ && body_.error() == std::errc::timed_out)
+        metrics_->count_timeout(TimeoutKind::kRead);
     }
   }
   if (state_->shutting_down.load(std::memory_order_acquire)) writer_.set_close();
@@ -816,8 +820,9 @@ std::error_code Server::serve(net::Listener& listener) {
   st->max_body = max_body_bytes;
   st->max_conns = max_connections ? max_connections : default_max_connections();
   st->error_log = error_log;
-  st->metrics = metrics;
-  st->instruments = metrics ? &metrics->instruments() : nullptr;
+  // This call's connections record into the metrics set now, and keep them alive.
+  std::shared_ptr<ServerMetrics> conn_metrics = metrics;
+  detail::ServerInstruments* m = conn_metrics ? &conn_metrics->instruments() : nullptr;
   {
     std::lock_guard<std::mutex> g(st->mu);
     st->listeners.push_back(&listener);
@@ -848,7 +853,6 @@ std::error_code Server::serve(net::Listener& listener) {
     }
     backoff_ms = 0;
     net::Conn conn = std::move(c.value());
-    detail::ServerInstruments* m = st->instruments;
     if (m) m->accepted.inc();
     if (st->nconns.load(std::memory_order_relaxed) >= st->max_conns) {
       if (m) m->rejected.inc();
@@ -858,14 +862,14 @@ std::error_code Server::serve(net::Listener& listener) {
     }
     st->nconns.fetch_add(1, std::memory_order_acq_rel);
     if (m) m->live->connections_opened.inc();
-    go([st, conn = std::move(conn)]() mutable {
+    go([st, conn = std::move(conn), conn_metrics]() mutable {
       {
-        detail::ServerConn sc(st, std::move(conn));
+        detail::ServerConn sc(st, std::move(conn), conn_metrics);
         st->add(&sc);
         sc.serve();
         st->remove(&sc);
       }
-      if (st->instruments) st->instruments->live->connections_closed.inc();
+      if (conn_metrics) conn_metrics->instruments().live->connections_closed.inc();
       st->nconns.fetch_sub(1, std::memory_order_acq_rel);
     });
   }

@@ -12,6 +12,7 @@
 #include "http/server_instruments.h"
 #include "weft/http/handler.h"
 #include "weft/http/request.h"
+#include "weft/http/server_metrics.h"
 #include "weft/net/net.h"
 #include "weft/runtime/context.h"
 
@@ -82,7 +83,9 @@ class ConnWriter final : public ResponseWriter {
 // ServerConn runs the request loop of one connection.
 class ServerConn {
  public:
-  ServerConn(std::shared_ptr<ServerState> state, net::Conn conn);
+  // metrics, when set, is where this connection records (see ServerMetrics).
+  ServerConn(std::shared_ptr<ServerState> state, net::Conn conn,
+             std::shared_ptr<ServerMetrics> metrics);
   ~ServerConn();
 
   // Serves requests until the connection ends; called on the connection's task.
@@ -140,6 +143,7 @@ class ServerConn {
   bool sent_continue_ = false;
   int64_t first_byte_ns_ = 0;  // when the current request's first byte arrived
   // Metrics (when the server records them): the route served last, and bytes counted so far.
+  std::shared_ptr<ServerMetrics> metrics_owner_;
   ServerInstruments* metrics_ = nullptr;
   RouteInstruments* last_route_ = nullptr;
   uint64_t bytes_sent_ = 0;

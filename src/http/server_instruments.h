@@ -45,13 +45,15 @@ ParseErrorKind parse_error_kind(int status) noexcept;
 struct RouteInstruments {
   metrics::Histogram* duration = nullptr;
   std::atomic<metrics::Counter*> requests[kMethodLabels][kStatusClasses] = {};
-  std::string route;
+  std::string pattern;  // as the request had it
+  std::string route;    // the label value
 };
 
 struct ServerInstruments {
   explicit ServerInstruments(metrics::Registry& registry);
 
-  // The instruments of route (the pattern that matched, or ""), made on first use.
+  // The instruments of route (the pattern that matched, or ""), made on first use. A pattern
+  // that is not valid UTF-8 (a label value must be) is labelled "invalid_utf8".
   RouteInstruments* route(std::string_view pattern);
   // Counts one answered request.
   void count_request(RouteInstruments* r, int method, int status_class, double seconds);

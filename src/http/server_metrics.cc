@@ -2,7 +2,9 @@
 // uses.
 #include "weft/http/server_metrics.h"
 
+#include <algorithm>
 #include <array>
+#include <stdexcept>
 
 #include "http/server_instruments.h"
 
@@ -94,11 +96,11 @@ ServerInstruments::ServerInstruments(metrics::Registry& registry)
                         // Finished first: every finish follows its start, so this never
                         // reads below zero.
                         double finished = live->requests_finished.value();
-                        return live->requests_started.value() - finished;
+                        return std::max(0.0, live->requests_started.value() - finished);
                       });
   registry.gauge_func("weft_http_connections_open", "Client connections open.", [live = live] {
     double closed = live->connections_closed.value();
-    return live->connections_opened.value() - closed;
+    return std::max(0.0, live->connections_opened.value() - closed);
   });
 }
 
@@ -107,8 +109,14 @@ RouteInstruments* ServerInstruments::route(std::string_view pattern) {
   auto it = routes_.find(pattern);
   if (it != routes_.end()) return it->second.get();
   auto r = std::make_unique<RouteInstruments>();
-  r->route = std::string(pattern);
-  r->duration = &duration_family.with({pattern});
+  r->pattern = std::string(pattern);
+  r->route = r->pattern;
+  try {
+    r->duration = &duration_family.with({pattern});
+  } catch (const std::invalid_argument&) {
+    r->route = "invalid_utf8";  // Request::set_pattern may be given any bytes
+    r->duration = &duration_family.with({r->route});
+  }
   RouteInstruments* raw = r.get();
   routes_.emplace(std::string(pattern), std::move(r));
   return raw;

@@ -3,6 +3,7 @@
 #include "weft/runtime/stats.h"
 
 #include "runtime/internal.h"
+#include "weft/runtime/blocking.h"
 
 namespace weft {
 
@@ -12,7 +13,15 @@ RuntimeStats runtime_stats() {
   uint64_t by_state[kFiberStates] = {};
   uint64_t by_reason[kWaitReasons] = {};
   const bool started = runtime_started();
-  if (started) count_fibers(by_state, by_reason);
+  std::size_t committed = 0;
+  if (started) {
+    // The walks take milliseconds with many tasks: off the processor, so the other tasks run
+    // meanwhile and sysmon does not take the caller for a stuck task.
+    weft::blocking([&] {
+      count_fibers(by_state, by_reason);
+      committed = stack_committed_bytes();
+    });
+  }
   // Every reason, in the order of the enum; a park without a reason is "other".
   for (int r = 1; r < kWaitReasons; ++r)
     out.tasks_parked.push_back({wait_reason_name(static_cast<WaitReason>(r)), by_reason[r]});
@@ -45,7 +54,7 @@ RuntimeStats runtime_stats() {
   out.timers_pending = timers > 0 ? static_cast<uint64_t>(timers) : 0;
 
   out.stack_reserved_bytes = stack_reserved_bytes();
-  out.stack_committed_bytes = stack_committed_bytes();
+  out.stack_committed_bytes = committed;
   out.stacks_in_use = stacks_in_use();
   return out;
 }

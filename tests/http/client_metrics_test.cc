@@ -183,6 +183,18 @@ TEST(ClientMetrics, RegistersEveryFamilyOnceAndRefusesASecondTime) {
   EXPECT_EQ(&g->registry(), &metrics::Registry::global());
 }
 
+TEST(ClientMetrics, HostsPastTheLimitShareOneLabelValue) {
+  metrics::Registry r;
+  ClientMetrics m(r);
+  for (std::size_t i = 0; i < ClientMetrics::kMaxHosts; ++i) {
+    std::string host = "h" + std::to_string(i) + ".test:80";
+    EXPECT_EQ(m.host(host).host(), host);
+  }
+  EXPECT_EQ(m.host("h0.test:80").host(), "h0.test:80");  // known hosts keep their own
+  EXPECT_EQ(m.host("one-too-many.test:80").host(), "other");
+  EXPECT_EQ(&m.host("another.test:80"), &m.host("one-too-many.test:80"));
+}
+
 TEST(ClientMetrics, CountsEachCallByHostAndStatusClass) {
   weft::run([] {
     metrics::Registry r;

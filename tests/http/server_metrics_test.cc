@@ -101,6 +101,27 @@ TEST(ServerMetricsTest, CountsRequestsByMethodRouteAndStatusClass) {
   EXPECT_EQ(m.get("weft_http_connections_accepted_total"), 1);
 }
 
+TEST(ServerMetricsTest, APatternThatIsNotUtf8GetsAFixedLabel) {
+  Instrumented m;
+  weft::run([&] {
+    TestServer s(http::Handler([](http::ResponseWriter& w, http::Request& r) {
+      r.set_pattern("GET /\xff\xfe");  // a handler may set any bytes
+      (void)w.write("ok");
+    }));
+    s.server().metrics = m.metrics;
+    std::string addr = s.start();
+    ASSERT_FALSE(addr.empty());
+    for (int i = 0; i < 2; ++i) {
+      auto r = roundtrip(addr, get_request("/"));
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 200);
+    }
+  });
+  EXPECT_EQ(
+      m.get(R"(weft_http_requests_total{method="GET",route="invalid_utf8",status_class="2xx"})"),
+      2);
+}
+
 TEST(ServerMetricsTest, CountsEveryByteInAndOut) {
   Instrumented m;
   std::size_t sent = 0, received = 0;

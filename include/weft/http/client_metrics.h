@@ -102,11 +102,15 @@ class ClientHostMetrics {
 //   weft_http_client_idle_connections{host}                 gauge: idle pooled connections
 //   weft_http_client_requests_in_flight                     gauge: calls in progress
 //
-// Labels stay bounded: one host value per host:port the program calls, a fixed set of outcomes.
+// Labels stay bounded: one host value per host:port the program calls, up to kMaxHosts of them
+// (a server redirecting to ever new hosts cannot grow the series without end; calls to hosts
+// past the limit count under host "other"), and a fixed set of outcomes.
 // The registry must outlive this object and every Client (and copy) that uses it: idle pooled
 // connections hold its gauge until they are closed. Thread-safe.
 class ClientMetrics {
  public:
+  // Distinct host label values; later hosts share the value "other".
+  static constexpr std::size_t kMaxHosts = 1000;
   // The upper bounds of the duration histogram's buckets, in seconds: 0.5 ms to 10 s.
   static constexpr std::array<double, 14> kDurationBuckets = {
       .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
@@ -127,9 +131,9 @@ class ClientMetrics {
   // The registry the families are in.
   metrics::Registry& registry() const noexcept { return registry_; }
 
-  // What Client records into. The children of host (a "host:port" label value), made on first
-  // use; the reference stays valid as long as this object. Takes a lock: Client looks a host
-  // up once per call.
+  // What Client records into. The children of host (a "host:port" label value, or "other"
+  // past kMaxHosts), made on first use; the reference stays valid as long as this object. Takes a
+  // lock: Client looks a host up once per call.
   detail::ClientHostMetrics& host(std::string_view host_port);
   // What Client records into: the gauge of calls in progress.
   metrics::Gauge& in_flight() noexcept { return *in_flight_; }

@@ -32,17 +32,25 @@ struct ServerInstruments;
 //   weft_http_connections_rejected_total                    counter
 //       Connections accepted while max_connections were already open (answered 503, closed).
 //   weft_http_parse_errors_total{kind}                      counter
-//       Requests refused before a handler ran: kind is bad_request (400), body_too_large
-//       (413), target_too_long (414), header_too_large (431), not_implemented (501),
-//       version_not_supported (505), bad_body (a malformed chunked body) or other.
+//       Malformed or refused requests: kind is bad_request (400), body_too_large (413),
+//       target_too_long (414), header_too_large (431), not_implemented (501),
+//       version_not_supported (505), bad_body (a malformed chunked body) or other. A body
+//       found malformed or too large while its handler reads it counts here too, beside the
+//       request's answer in weft_http_requests_total.
 //   weft_http_timeouts_total{kind}                          counter
 //       Connections ended by a deadline: read_header (Server::read_header_timeout, a 408
 //       when part of a head had come), read (the body within read_timeout), write
 //       (write_timeout) or idle (idle_timeout between requests).
+//   A route label is the pattern as registered; one that is not valid UTF-8 (which a label
+//   value must be) is "invalid_utf8".
 //
-// Recording costs no lock and no shared cache line on the request path: counters are sharded
-// per processor, gauges are computed from counters at scrape time, and each connection keeps
-// the children of the route it served last.
+// Recording takes no lock and no shared cache line while a connection stays on one route:
+// counters are sharded per processor, gauges are computed from counters at scrape time, and
+// each connection keeps the children of the route it served last (a request on another route
+// looks that route up under a mutex).
+//
+// The registry must outlive this object. Servers keep it alive while they serve: each
+// connection holds the ServerMetrics its serve() call started with.
 class ServerMetrics {
  public:
   // Registers the families in registry; throws std::invalid_argument when one is already
