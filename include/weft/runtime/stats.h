@@ -62,8 +62,8 @@ struct RuntimeStats {
 // 0.7 ms with 100,000 tasks, 14 ms with 1,000,000: bench/metrics_micro.cc, BM_RuntimeStats)
 // and, once every 5 seconds, the mincore(2) walk over every stack page (39 ms with 100,000
 // tasks, 256 ms with 1,000,000), both inside weft::blocking, so a task calling it lets its
-// processor run other tasks meanwhile. Fine for a scrape or a debug page, not for a hot path. Before
-// the runtime starts, everything is 0 (and tasks_parked still lists every reason).
+// processor run other tasks meanwhile. Fine for a scrape or a debug page, not for a hot path.
+// Before the runtime starts, everything is 0 (and tasks_parked still lists every reason).
 RuntimeStats runtime_stats();
 
 }  // namespace weft
