@@ -229,6 +229,49 @@ TEST(Chan, TrySendTryRecvUnbuffered) {
   });
 }
 
+// More waiters than close() takes off the queue at a time, some of them in selects that another
+// channel may win while the close is under way: every one ends exactly once.
+TEST(Chan, CloseWakesEveryWaiterAcrossBatches) {
+  weft::run([] {
+    constexpr int kReceivers = 1000, kSelects = 300, kOther = 100;
+    weft::Chan<int> c;
+    weft::Chan<int> other;
+    weft::WaitGroup wg;
+    std::atomic<int> closed_seen{0}, other_seen{0};
+    for (int i = 0; i < kReceivers; ++i) {
+      wg.add(1);
+      weft::go([&] {
+        if (!c.recv()) closed_seen++;
+        wg.done();
+      });
+    }
+    for (int i = 0; i < kSelects; ++i) {
+      wg.add(1);
+      weft::go([&] {
+        weft::select(weft::on_recv(c, [&](std::optional<int> v) { closed_seen += !v; }),
+                     weft::on_recv(other, [&](std::optional<int> v) { other_seen += v ? 1 : 0; }));
+        wg.done();
+      });
+    }
+    weft::sleep_for(20ms);
+    weft::WaitGroup sender;
+    sender.add(1);
+    weft::go([&] {
+      for (int i = 0; i < kOther; ++i) {
+        // A select that already left for the close cannot take this: stop when none waits.
+        if (!other.try_send(i)) break;
+      }
+      sender.done();
+    });
+    c.close();
+    wg.wait();
+    sender.wait();
+    EXPECT_EQ(closed_seen.load() + other_seen.load(), kReceivers + kSelects);
+    EXPECT_GE(closed_seen.load(), kReceivers);
+    EXPECT_LE(other_seen.load(), kOther);
+  });
+}
+
 TEST(Chan, CloseWakesBlockedSendersWithChanClosedError) {
   weft::run([] {
     weft::Chan<int> unbuffered;
