@@ -1,19 +1,27 @@
 // Stack memory for tasks: reserved in large mappings, committed lazily by the kernel, pooled,
 // and given back to the kernel when idle.
 //
-// Linux allows 65530 memory mappings per process and a guard page costs one more mapping per
-// stack, so only the first `guarded_stacks` stacks are guarded; the rest are carved 64 at a time
-// from one mapping and rely on the canary at their base, checked at every switch.
+// Stacks are carved 64 at a time from one mapping, each above a guard page. On Linux 6.13 and
+// later a guard page is a marker in the page table (MADV_GUARD_INSTALL): no mapping of its own,
+// a fraction of mprotect's cost, so every stack gets one. Older kernels guard with mprotect,
+// which costs a mapping per stack out of the 65530 Linux allows, so only the first
+// `guarded_stacks` (16384) are guarded there; the rest rely on the canary at their base,
+// checked at every switch.
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
 
 #include "runtime/internal.h"
 #include "runtime/sanitizers.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102  // Linux 6.13
+#endif
 
 namespace weft::detail {
 
@@ -27,6 +35,7 @@ struct Pool {
   std::size_t page = 4096;
   long guarded_budget = 16384;
   long guarded_made = 0;
+  bool light_guards = false;   // the kernel has MADV_GUARD_INSTALL
   std::vector<Stack> free;     // idle stacks, dirty or clean
   std::size_t clean_from = 0;  // free[0, clean_from) had their memory returned
   std::size_t aged_end = 0;    // free[clean_from, aged_end) were idle at the last trim too
@@ -55,10 +64,12 @@ std::size_t round_up(std::size_t n, std::size_t a) {
 void grow(Pool& p) {
   const std::size_t sz = p.stack_size;
   bool guarded;
+  bool light;
   {
     std::lock_guard<SpinLock> g(p.lock);
     guarded = p.guarded_made + static_cast<long>(kChunkStacks) <= p.guarded_budget;
     if (guarded) p.guarded_made += static_cast<long>(kChunkStacks);
+    light = p.light_guards;
   }
   // Guarded stacks sit one page apart, each with a PROT_NONE page below it (two mappings per
   // stack once protected); unguarded ones are packed.
@@ -71,7 +82,9 @@ void grow(Pool& p) {
   std::size_t protected_count = kChunkStacks;
   if (guarded) {
     for (std::size_t i = 0; i < kChunkStacks; ++i) {
-      if (::mprotect(c + i * stride, p.page, PROT_NONE) != 0) {
+      int r = light ? ::madvise(c + i * stride, p.page, MADV_GUARD_INSTALL)
+                    : ::mprotect(c + i * stride, p.page, PROT_NONE);
+      if (r != 0) {
         protected_count = i;  // out of mappings: the rest go without a guard
         break;
       }
@@ -88,6 +101,15 @@ void grow(Pool& p) {
   }
 }
 
+// True when madvise(MADV_GUARD_INSTALL) works here (Linux 6.13 and later).
+bool light_guards_supported(std::size_t page) {
+  void* m = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return false;
+  bool ok = ::madvise(m, page, MADV_GUARD_INSTALL) == 0;
+  ::munmap(m, 2 * page);
+  return ok;
+}
+
 }  // namespace
 
 void stack_pool_init(std::size_t stack_size, long guarded_stacks) {
@@ -95,8 +117,10 @@ void stack_pool_init(std::size_t stack_size, long guarded_stacks) {
   std::lock_guard<SpinLock> g(p.lock);
   p.page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   p.stack_size = round_up(std::max<std::size_t>(stack_size, 16 * 1024), p.page);
+  p.light_guards = light_guards_supported(p.page);
   if (const char* e = std::getenv("WEFT_GUARDED_STACKS")) guarded_stacks = std::atol(e);
-  p.guarded_budget = guarded_stacks < 0 ? 16384 : guarded_stacks;
+  if (guarded_stacks < 0) guarded_stacks = p.light_guards ? LONG_MAX : 16384;
+  p.guarded_budget = guarded_stacks;
 }
 
 Stack stack_alloc(StackCache* cache) {
@@ -230,6 +254,8 @@ bool stack_is_overflow_address(const void* addr) noexcept {
   std::size_t n = p.regions.size();
   for (std::size_t i = 0; i < n && i < p.regions.capacity(); ++i) {
     const Pool::Region& r = p.regions.data()[i];
+    // An unguarded stack at the bottom of its mapping overflows into the page below it.
+    if (!r.guarded && a < r.base && a >= r.base - p.page) return true;
     if (a < r.base || a >= r.base + r.len) continue;
     std::size_t in_slot = static_cast<std::size_t>(a - r.base) % r.stride;
     // The guard page and the stack's lowest page, or an unguarded stack's lowest page.

@@ -173,6 +173,21 @@ TEST(FatalDeathTest, InfiniteRecursionInTaskIsStackOverflow) {
               ExitedWithCode(2), "stack overflow.*fatal_test\\.cc");
 }
 
+// Stacks without a guard page (older kernels, past the mapping budget) still end in a stack
+// overflow report, not in silent corruption.
+TEST(FatalDeathTest, InfiniteRecursionOnAnUnguardedStackIsStackOverflow) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  weft::RuntimeOptions unguarded;
+  unguarded.guarded_stacks = 0;
+  EXPECT_EXIT(weft::run(
+                  [] {
+                    weft::go([] { (void)recurse(nullptr, 0); });
+                    weft::sleep_for(10s);
+                  },
+                  unguarded),
+              ExitedWithCode(2), "stack overflow");
+}
+
 TEST(FatalDeathTest, InfiniteRecursionInMainTaskIsStackOverflow) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(weft::run([] { (void)recurse(nullptr, 0); }), ExitedWithCode(2), "stack overflow");

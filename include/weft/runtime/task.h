@@ -21,10 +21,10 @@ struct RuntimeOptions {
   int max_procs = 0;
   // Usable stack size of each task, rounded up to pages. 0 takes 256 KiB.
   std::size_t stack_size = 0;
-  // How many stacks get a guard page below them (one extra memory mapping each; Linux allows
-  // 65530 mappings), in whole batches of 64. Stacks beyond this rely on a canary checked at
-  // every switch.
-  // -1 takes 16384; WEFT_GUARDED_STACKS overrides.
+  // How many stacks get a guard page below them, in whole batches of 64. Stacks beyond this
+  // rely on a canary checked at every switch. -1 takes every stack on Linux 6.13 and later
+  // (a guard is a page-table marker there) and 16384 before (a guard costs a memory mapping
+  // there; Linux allows 65530). WEFT_GUARDED_STACKS overrides.
   long guarded_stacks = -1;
   // Debug: every yield() moves the task to another thread (OS thread), so a stale thread-local
   // shows up in tests. WEFT_DEBUG_MIGRATE=1 turns it on too.
