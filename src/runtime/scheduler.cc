@@ -579,6 +579,11 @@ top:
     if (list) globrunqput_batch_locked(s, list, tail, n);
     g.unlock();
     run_all_timers(now_ns());
+  } else if (next_timer < g_netpoll_until.load(std::memory_order_acquire)) {
+    // Another machine polls, and it may have read the heaps before a task of ours added an earlier
+    // timer (timer_start wakes nobody when the adder holds a P, counting on its machine to come
+    // here). Cut the poller's sleep short so it waits for the new deadline instead.
+    netpoll_break();
   }
   stop_machine(m);
   goto top;

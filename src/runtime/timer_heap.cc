@@ -95,7 +95,9 @@ void timer_start(TimerEntry* t, int64_t when_ns) {
     heap_push(hp, t);
     publish_next(hp);
   }
-  // Make sure somebody waits for it: interrupt a poller sleeping past it, or start a machine.
+  // Make sure somebody waits for it: interrupt a poller sleeping past it, or start a machine. An
+  // adder holding a P needs neither: before its machine sleeps, find_runnable either polls with
+  // this timer in view or cuts the current poller's sleep short.
   if (g_netpoll_blocked.load(std::memory_order_acquire)) {
     if (when_ns < g_netpoll_until.load(std::memory_order_acquire)) netpoll_break();
   } else if (!(m && m->p)) {

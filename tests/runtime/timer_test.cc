@@ -334,4 +334,57 @@ TEST(Timer, HugeDurationsDoNotWrapAround) {
   });
 }
 
+// A timer added by a task that holds a P, while another machine is becoming the network poller
+// with an older, later deadline, must still fire on time: the adder's machine, finding the poller
+// taken, has to shorten the poller's sleep. With that wake-up lost, a short sleep lasts until the
+// far timer below. A watchdog thread notices a stall, records it and kicks the runtime by starting
+// a task from outside, so the test fails instead of hanging.
+TEST(Timer, ShortSleepsBesideAFarTimerAreNotLost) {
+  std::atomic<long> progress{0};
+  std::atomic<bool> done{false};
+  std::atomic<bool> stalled{false};
+  std::thread watchdog([&] {
+    long last = -1;
+    auto last_change = Clock::now();
+    while (!done.load()) {
+      std::this_thread::sleep_for(50ms);
+      long now = progress.load();
+      if (now != last) {
+        last = now;
+        last_change = Clock::now();
+      } else if (Clock::now() - last_change > 10s) {
+        stalled.store(true);
+        weft::go([] {});  // wakes a machine, which runs the overdue timers
+        last_change = Clock::now();
+      }
+    }
+  });
+  weft::run([&] {
+    weft::Chan<int> stop;
+    weft::go([stop] {  // keeps a timer an hour out in the heaps for the whole test
+      weft::select(weft::on_recv(stop, [](std::optional<int>) {}), weft::on_timeout(1h));
+    });
+    constexpr int kSleepers = 4;
+    constexpr int kRounds = 3000;
+    weft::WaitGroup wg;
+    wg.add(kSleepers);
+    for (int i = 0; i < kSleepers; ++i) {
+      weft::go([&, i] {
+        std::minstd_rand rng(i + 1);
+        for (int r = 0; r < kRounds; ++r) {
+          weft::sleep_for(std::chrono::microseconds(rng() % 50));
+          progress.fetch_add(1);
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+    stop.close();
+  });
+  done.store(true);
+  watchdog.join();
+  EXPECT_FALSE(stalled.load()) << "a sleeper waited more than 10 s for a timer of under 50 us";
+  EXPECT_EQ(progress.load(), 4L * 3000);
+}
+
 }  // namespace
