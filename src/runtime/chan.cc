@@ -1,5 +1,6 @@
-// Channels: a ring buffer and two wait queues under one lock per channel, and select, which
-// enqueues the caller on every channel at once under address-ordered locks (as Go does).
+// Channels: a ring buffer and two wait queues (rings of waiter pointers) under one lock per
+// channel, and select, which enqueues the caller on every channel at once under address-ordered
+// locks (as Go does).
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
@@ -14,9 +15,8 @@ namespace weft::detail {
 // ChanWaitNode is one waiting send or receive (Go's sudog).
 struct ChanWaitNode {
   Waiter* waiter = nullptr;
-  ChanWaitNode* prev = nullptr;
-  ChanWaitNode* next = nullptr;
   void* elem = nullptr;
+  uint64_t seq = 0;     // its slot in the queue while linked
   int case_index = -1;  // >= 0 when part of a select
   bool success = false;
   bool linked = false;
@@ -24,50 +24,97 @@ struct ChanWaitNode {
 
 struct ChanOps {
   using Node = ChanWaitNode;
+  using Queue = ChanWaitQueue;
 
   static void lock(ChanCore* c) { c->lock_.lock(); }
   static void unlock(ChanCore* c) { c->lock_.unlock(); }
 
-  static void push(Node*& head, Node*& tail, Node* n) {
-    n->prev = tail;
-    n->next = nullptr;
-    if (tail) {
-      tail->next = n;
-    } else {
-      head = n;
+  static uint64_t ring_size(const Queue& q) { return q.ring ? uint64_t{q.mask} + 1 : 0; }
+  static Node*& slot(Queue& q, uint64_t seq) { return q.ring[seq & q.mask]; }
+
+  // Moves the queue to a new ring of `size` slots. Growing keeps every sequence number (no node
+  // is touched); compacting renumbers the live nodes from head.
+  static void rebuild(Queue& q, uint64_t size, bool compact) {
+    auto** ring = new (std::nothrow) Node*[size]();
+    if (!ring) fatal("out of memory for a channel's wait queue");
+    Queue nq{ring, q.head, q.head, static_cast<uint32_t>(size - 1), q.live};
+    for (uint64_t s = q.head; s != q.tail; ++s) {
+      Node* n = slot(q, s);
+      if (compact) {
+        if (!n) continue;
+        n->seq = nq.tail;
+      }
+      slot(nq, nq.tail++) = n;
     }
-    tail = n;
+    delete[] q.ring;
+    q = nq;
+  }
+
+  static void push(Queue& q, Node* n) {
+    uint64_t size = ring_size(q);
+    if (q.tail - q.head == size) {
+      if (size == 0) {
+        rebuild(q, 4, false);
+      } else if (q.live > size / 2) {
+        rebuild(q, size * 2, false);
+      } else {
+        rebuild(q, size, true);  // at least half the slots are left-behind nulls
+      }
+    }
+    n->seq = q.tail++;
+    slot(q, n->seq) = n;
+    ++q.live;
     n->linked = true;
   }
-  static void unlink(Node*& head, Node*& tail, Node* n) {
-    if (n->prev) {
-      n->prev->next = n->next;
-    } else {
-      head = n->next;
+
+  // A queue left empty drops its ring when it is big, so a burst of waiters does not pin it.
+  static void settle_empty(Queue& q) {
+    q.head = q.tail;
+    if (ring_size(q) > 1024) {
+      delete[] q.ring;
+      q.ring = nullptr;
+      q.head = q.tail = 0;
     }
-    if (n->next) {
-      n->next->prev = n->prev;
-    } else {
-      tail = n->prev;
-    }
-    n->prev = n->next = nullptr;
-    n->linked = false;
   }
+
+  static void unlink(Queue& q, Node* n) {
+    slot(q, n->seq) = nullptr;
+    n->linked = false;
+    if (--q.live == 0) {
+      settle_empty(q);
+      return;
+    }
+    while (slot(q, q.head) == nullptr) ++q.head;
+    while (slot(q, q.tail - 1) == nullptr) --q.tail;
+  }
+
   // Takes the first waiter that can still be woken; select waiters already won elsewhere are
   // dropped.
-  static Node* dequeue(Node*& head, Node*& tail) {
-    while (Node* n = head) {
-      unlink(head, tail, n);
+  static Node* dequeue(Queue& q) {
+    while (q.live > 0) {
+      Node*& s = slot(q, q.head++);
+      Node* n = s;
+      if (!n) continue;
+      s = nullptr;
+      n->linked = false;
+      if (--q.live == 0) settle_empty(q);
       if (n->case_index >= 0 && !n->waiter->claim(n->case_index)) continue;
       return n;
     }
     return nullptr;
   }
 
+  // Asks the CPU for the node `ahead` places behind the head, for a walk over many.
+  static void prefetch_ahead(Queue& q, uint64_t ahead) {
+    if (q.tail - q.head > ahead) {
+      if (Node* n = slot(q, q.head + ahead)) __builtin_prefetch(n, 1);
+    }
+  }
+
   // Send to a waiting receiver or into the buffer. REQUIRES: c locked, not closed.
   // Returns the receiver to wake (or nullptr) and whether the send happened.
   static bool try_send_locked(ChanCore* c, void* elem, Node** wake) {
-    if (Node* r = dequeue(c->recvq_head_, c->recvq_tail_)) {
+    if (Node* r = dequeue(c->recvq_)) {
       c->ops_->move_construct(r->elem, elem);  // the sender still owns (and destroys) *elem
       r->success = true;
       *wake = r;
@@ -84,7 +131,7 @@ struct ChanOps {
 
   // Receive from a waiting sender or the buffer. REQUIRES: c locked.
   static RecvStatus try_recv_locked(ChanCore* c, void* out, Node** wake) {
-    if (Node* s = dequeue(c->sendq_head_, c->sendq_tail_)) {
+    if (Node* s = dequeue(c->sendq_)) {
       if (c->capacity_ == 0) {
         c->ops_->move_construct(out, s->elem);
       } else {
@@ -128,6 +175,8 @@ ChanCore::~ChanCore() {
   }
   if (buf_)
     ::operator delete(buf_, std::align_val_t(std::max(ops_->align, alignof(std::max_align_t))));
+  delete[] recvq_.ring;
+  delete[] sendq_.ring;
 }
 
 bool ChanCore::send(void* elem, bool block) {
@@ -150,7 +199,7 @@ bool ChanCore::send(void* elem, bool block) {
   ChanWaitNode n;
   n.waiter = &w;
   n.elem = elem;
-  ChanOps::push(sendq_head_, sendq_tail_, &n);
+  ChanOps::push(sendq_, &n);
   w.wait(WaitReason::kChanSend, &lock_);
   if (!n.success) throw ChanClosedError();
   return true;
@@ -169,7 +218,7 @@ RecvStatus ChanCore::recv(void* out, bool block) {
   ChanWaitNode n;
   n.waiter = &w;
   n.elem = out;
-  ChanOps::push(recvq_head_, recvq_tail_, &n);
+  ChanOps::push(recvq_, &n);
   w.wait(WaitReason::kChanRecv, &lock_);
   return n.success ? RecvStatus::kValue : RecvStatus::kClosed;
 }
@@ -178,8 +227,9 @@ void ChanCore::close() {
   // Every receiver (the buffer is empty if any wait) and every sender leaves with success=false.
   // They are taken off the queues in batches under the lock and woken outside it; no new ones
   // can join once closed_ is set. The nodes and waiters live on the parked tasks' stacks, a page
-  // apart, so each batch first asks for all of its waiters and then for all of their tasks:
-  // the cache misses overlap instead of coming one after another.
+  // apart: the walk asks for the node 8 places ahead of the one it takes, and each batch then
+  // asks for all of its waiters and all of their tasks before waking them, so the cache misses
+  // overlap instead of coming one after another.
   constexpr int kBatch = 64;
   ChanWaitNode* batch[kBatch];
   bool first = true;
@@ -195,8 +245,10 @@ void ChanCore::close() {
       first = false;
     }
     while (n < kBatch) {
-      ChanWaitNode* w = ChanOps::dequeue(recvq_head_, recvq_tail_);
-      if (w == nullptr) w = ChanOps::dequeue(sendq_head_, sendq_tail_);
+      ChanOps::prefetch_ahead(recvq_, 8);
+      ChanOps::prefetch_ahead(sendq_, 8);
+      ChanWaitNode* w = ChanOps::dequeue(recvq_);
+      if (w == nullptr) w = ChanOps::dequeue(sendq_);
       if (w == nullptr) break;
       w->success = false;
       batch[n++] = w;
@@ -356,9 +408,9 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
     node.case_index = i;
     node.success = false;
     if (cases[i].is_send) {
-      ChanOps::push(cases[i].chan->sendq_head_, cases[i].chan->sendq_tail_, &node);
+      ChanOps::push(cases[i].chan->sendq_, &node);
     } else {
-      ChanOps::push(cases[i].chan->recvq_head_, cases[i].chan->recvq_tail_, &node);
+      ChanOps::push(cases[i].chan->recvq_, &node);
     }
   }
   struct TimeoutArg {
@@ -406,9 +458,9 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
     ChanWaitNode& node = nodes[i];
     if (!node.linked) continue;
     if (cases[i].is_send) {
-      ChanOps::unlink(cases[i].chan->sendq_head_, cases[i].chan->sendq_tail_, &node);
+      ChanOps::unlink(cases[i].chan->sendq_, &node);
     } else {
-      ChanOps::unlink(cases[i].chan->recvq_head_, cases[i].chan->recvq_tail_, &node);
+      ChanOps::unlink(cases[i].chan->recvq_, &node);
     }
   }
   if (n > 0) locks.unlock();

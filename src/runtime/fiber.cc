@@ -2,7 +2,6 @@
 #include <cxxabi.h>
 #include <unistd.h>
 
-#include <boost/context/detail/fcontext.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,10 +10,9 @@
 
 #include "runtime/internal.h"
 #include "runtime/sanitizers.h"
+#include "runtime/stack_switch.h"
 
 namespace weft::detail {
-
-namespace bctx = boost::context::detail;
 
 namespace {
 
@@ -68,8 +66,8 @@ void fatal_stack_overflow(const Fiber* f) {
 }
 
 // A task's first frame: runs the callable, reports an escaping exception, exits the task.
-static void fiber_entry(bctx::transfer_t t) {
-  after_switch(t.fctx);
+static void fiber_entry() {
+  after_switch();
   Fiber* f = current_machine()->current;
   try {
     f->fn();
@@ -118,7 +116,7 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
     if (to->ctx == nullptr) {
       extern StackCache* machine_stack_cache(Machine*);
       to->stack = stack_alloc(machine_stack_cache(m));
-      to->ctx = bctx::make_fcontext(to->stack.base + to->stack.size, to->stack.size, fiber_entry);
+      to->ctx = make_context(to->stack.base, to->stack.size, fiber_entry);
       to->tsan_fiber = san::tsan_create();
     }
     to->state.store(FiberState::kRunning, std::memory_order_relaxed);
@@ -138,21 +136,16 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
                      : &m->asan_fake_stack;
   san::start_switch(fake, bottom, size);
   san::tsan_switch(tsan_target);
-  bctx::transfer_t t = bctx::jump_fcontext(target, nullptr);
-  after_switch(t.fctx);
+  swap_context(from ? &from->ctx : &m->sched_ctx, target);
+  after_switch();
 }
 
-void after_switch(void* from_ctx) {
+void after_switch() {
   Machine* m = current_machine();
   Fiber* self = m->current;
   san::finish_switch(self ? self->asan_fake_stack : m->asan_fake_stack);
   Fiber* prev = m->prev;
   m->prev = nullptr;
-  if (prev) {
-    prev->ctx = from_ctx;
-  } else {
-    m->sched_ctx = from_ctx;
-  }
   if (self) *m->eh = self->eh;
   if (prev) process_post(m, prev);
 }

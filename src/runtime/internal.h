@@ -60,8 +60,11 @@ struct StackCache {
   static constexpr int kMax = 32;
   static constexpr int kBatch = 16;  // moved to or from the shared pool in one trip
   Stack items[kMax];
-  int count = 0;
+  int count = 0;                   // owner only
+  std::atomic<int> count_seen{0};  // count, for readers on other threads (statistics)
 };
+// Stacks sitting in the processors' caches (scheduler.cc; a racy sum, for statistics).
+std::size_t stacks_in_processor_caches() noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Fibers (fiber.cc)
@@ -133,9 +136,9 @@ struct Fiber {
 // context). m->post says what must happen to `from` once it is switched out; whoever runs next
 // does it (process_post). Returns when `from` is resumed, possibly on another thread.
 void switch_context(struct Machine* m, Fiber* from, Fiber* to);
-// Done by every context right after it gains the thread: records the context that was switched
-// out and carries out its post action.
-void after_switch(void* from_ctx);
+// Done by every context right after it gains the thread: carries out the post action of the
+// context that was switched out.
+void after_switch();
 // Carries out m->post for prev (defined in scheduler.cc).
 void process_post(struct Machine* m, Fiber* prev);
 // Releases what a dead fiber holds (called on the scheduler after its last switch).

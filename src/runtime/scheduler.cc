@@ -152,6 +152,11 @@ bool runqputslow(Processor* p, Fiber* f, uint32_t h, uint32_t t) {
 // REQUIRES: the caller owns p.
 void runqput(Processor* p, Fiber* f, bool next) {
   if (next) {
+    // Thieves only ever take a non-empty runnext, so filling an empty one needs no exchange.
+    if (p->runnext.load(std::memory_order_relaxed) == nullptr) {
+      p->runnext.store(f, std::memory_order_release);
+      return;
+    }
     Fiber* old = p->runnext.exchange(f, std::memory_order_acq_rel);
     if (!old) return;
     f = old;
@@ -213,8 +218,12 @@ uint32_t runqgrab(Processor* victim, std::atomic<Fiber*>* batch, uint32_t batch_
         if (next) {
           if (victim->status.load(std::memory_order_relaxed) == ProcStatus::kRunning) {
             // Let a running P pick its runnext first: a pair talking over a channel stays on
-            // one thread.
+            // one thread. If the P switched tasks meanwhile it is making progress, and a
+            // runnext seen again is a new hand-off (the pair's other task), not one left
+            // waiting: leave it.
+            uint64_t tick = victim->published_tick.load(std::memory_order_relaxed);
             for (int i = 0; i < 2000; ++i) __builtin_ia32_pause();
+            if (victim->published_tick.load(std::memory_order_relaxed) != tick) return 0;
           }
           if (!victim->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
             continue;
@@ -943,6 +952,15 @@ StackCache* machine_stack_cache(Machine* m) {
   return m && m->p ? &m->p->stacks : nullptr;
 }
 
+std::size_t stacks_in_processor_caches() noexcept {
+  Sched& s = sched();
+  int n = s.nprocs.load(std::memory_order_acquire);
+  std::size_t total = 0;
+  for (int i = 0; i < n; ++i)
+    total += static_cast<std::size_t>(s.allp[i]->stacks.count_seen.load(std::memory_order_relaxed));
+  return total;
+}
+
 void wake_processor() noexcept {
   Sched& s = sched();
   // An idle P, or room for a new one (a stuck P left its place under max_procs).
@@ -1047,8 +1065,11 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
 }
 
 void ready(Fiber* f) noexcept {
-  FiberState st = FiberState::kParked;
-  if (!f->state.compare_exchange_strong(st, FiberState::kRunnable, std::memory_order_acq_rel))
+  // Whoever calls ready() has taken the waiter off its queue (under the queue's lock, or by
+  // Waiter::claim), which is what makes it the only waker; f became kParked before it could be
+  // found there. So a load and a store suffice, and a wake-up that breaks that rule still stops
+  // the program when it comes after the first one.
+  if (f->state.load(std::memory_order_acquire) != FiberState::kParked)
     fatal("ready() of a task that is not parked (woken twice, or before it parked)", f);
   make_runnable(current_machine(), f, true);
 }

@@ -47,7 +47,9 @@ struct Pool {
   };
   std::vector<Region> regions;  // every reservation, for overflow checks
   std::atomic<std::size_t> reserved{0};
-  std::atomic<std::size_t> in_use{0};
+  // Stacks out of the shared pool: in use by tasks, or in a processor's cache. Changed under
+  // the lock; kept off the per-task path, where a shared counter would bounce between CPUs.
+  std::atomic<std::size_t> outside{0};
 };
 
 Pool& pool() {
@@ -125,19 +127,26 @@ void stack_pool_init(std::size_t stack_size, long guarded_stacks) {
 
 Stack stack_alloc(StackCache* cache) {
   Pool& p = pool();
-  p.in_use.fetch_add(1, std::memory_order_relaxed);
-  if (cache && cache->count > 0) return cache->items[--cache->count];
+  if (cache && cache->count > 0) {
+    Stack s = cache->items[--cache->count];
+    cache->count_seen.store(cache->count, std::memory_order_relaxed);
+    return s;
+  }
   for (;;) {
     {
       std::lock_guard<SpinLock> g(p.lock);
       if (!p.free.empty()) {
         Stack s = p.free.back();
         p.free.pop_back();
+        std::size_t taken = 1;
         // Refill the cache with a few more while we hold the lock.
         while (cache && cache->count < StackCache::kBatch / 2 && !p.free.empty()) {
           cache->items[cache->count++] = p.free.back();
           p.free.pop_back();
+          ++taken;
         }
+        if (cache) cache->count_seen.store(cache->count, std::memory_order_relaxed);
+        p.outside.fetch_add(taken, std::memory_order_relaxed);
         if (p.clean_from > p.free.size()) p.clean_from = p.free.size();
         if (p.aged_end > p.free.size()) p.aged_end = p.free.size();
         san::unpoison(s.base, s.size);
@@ -150,27 +159,33 @@ Stack stack_alloc(StackCache* cache) {
 
 void stack_free(StackCache* cache, Stack s) {
   Pool& p = pool();
-  p.in_use.fetch_sub(1, std::memory_order_relaxed);
   san::unpoison(s.base, s.size);
   if (cache && cache->count < StackCache::kMax) {
     cache->items[cache->count++] = s;
+    cache->count_seen.store(cache->count, std::memory_order_relaxed);
     return;
   }
   std::lock_guard<SpinLock> g(p.lock);
   p.free.push_back(s);
+  std::size_t returned = 1;
   // Spill a batch, oldest first, so the cache keeps the warmest stacks.
   if (cache) {
     for (int i = 0; i < StackCache::kBatch; ++i) p.free.push_back(cache->items[i]);
     for (int i = StackCache::kBatch; i < cache->count; ++i)
       cache->items[i - StackCache::kBatch] = cache->items[i];
     cache->count -= StackCache::kBatch;
+    cache->count_seen.store(cache->count, std::memory_order_relaxed);
+    returned += StackCache::kBatch;
   }
+  p.outside.fetch_sub(returned, std::memory_order_relaxed);
 }
 
 void stack_cache_flush(StackCache* cache) {
   Pool& p = pool();
   std::lock_guard<SpinLock> g(p.lock);
+  p.outside.fetch_sub(static_cast<std::size_t>(cache->count), std::memory_order_relaxed);
   while (cache->count > 0) p.free.push_back(cache->items[--cache->count]);
+  cache->count_seen.store(0, std::memory_order_relaxed);
 }
 
 void stack_pool_trim(bool all) {
@@ -215,7 +230,10 @@ std::size_t stack_reserved_bytes() noexcept {
   return pool().reserved.load(std::memory_order_relaxed);
 }
 std::size_t stacks_in_use() noexcept {
-  return pool().in_use.load(std::memory_order_relaxed);
+  // Read without the lock, the two counts may disagree for a moment.
+  std::size_t outside = pool().outside.load(std::memory_order_relaxed);
+  std::size_t cached = stacks_in_processor_caches();
+  return outside > cached ? outside - cached : 0;
 }
 
 std::size_t stack_committed_bytes() {

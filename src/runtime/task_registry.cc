@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runtime/internal.h"
+#include "runtime/stack_switch.h"
 #include "weft/runtime/task.h"
 
 namespace weft::detail {
@@ -71,10 +72,10 @@ __attribute__((no_sanitize("thread"))) void append_stack(std::string& out, const
   auto lo = reinterpret_cast<uintptr_t>(f->stack.base);
   auto hi = lo + f->stack.size;
   auto ctx = reinterpret_cast<uintptr_t>(f->ctx);
-  if (ctx < lo || ctx + 0x40 > hi) return;
-  // Boost.Context's x86-64 frame: rbp at +0x30, return address at +0x38.
-  uintptr_t pc = *reinterpret_cast<const uintptr_t*>(ctx + 0x38);
-  uintptr_t fp = *reinterpret_cast<const uintptr_t*>(ctx + 0x30);
+  if (ctx < lo || ctx + kSavedFrameBytes > hi) return;
+  uintptr_t pc = 0;
+  uintptr_t fp = 0;
+  if (!saved_frame(f->ctx, &fp, &pc)) return;
   for (int depth = 0; depth < 32 && pc; ++depth) {
     out += "        ";
     append_symbol(out, pc);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -269,6 +270,46 @@ TEST(Chan, CloseWakesEveryWaiterAcrossBatches) {
     EXPECT_EQ(closed_seen.load() + other_seen.load(), kReceivers + kSelects);
     EXPECT_GE(closed_seen.load(), kReceivers);
     EXPECT_LE(other_seen.load(), kOther);
+  });
+}
+
+// How many tasks are parked for `reason` (a name as the task dump prints it).
+uint64_t parked_for(std::string_view reason) {
+  for (const auto& p : weft::runtime_stats().tasks_parked)
+    if (p.reason == reason) return p.tasks;
+  return 0;
+}
+
+// Waiters that leave a channel's queue early (selects whose timeout fired) do not disturb the
+// order of those that stay: values reach the receivers in the order they started waiting,
+// across the queue's growth and its clean-up of the slots left behind.
+TEST(Chan, ReceiversServedInArrivalOrderWhenOthersLeaveEarly) {
+  weft::run([] {
+    weft::Chan<int> c;
+    constexpr int kStaying = 40;
+    constexpr int kLeavingBetween = 50;
+    std::vector<int> got(kStaying, -1);
+    weft::WaitGroup wg;
+    weft::WaitGroup leavers;
+    for (int i = 0; i < kStaying; ++i) {
+      wg.add(1);
+      weft::go([&, i] {
+        got[i] = c.recv().value_or(-2);
+        wg.done();
+      });
+      ASSERT_TRUE(eventually([&] { return parked_for("chan receive") == uint64_t(i) + 1; }));
+      leavers.add(kLeavingBetween);
+      for (int k = 0; k < kLeavingBetween; ++k) {
+        weft::go([&, c] {
+          EXPECT_EQ(weft::select(weft::on_recv(c), weft::on_timeout(1ms)), 1u);
+          leavers.done();
+        });
+      }
+    }
+    leavers.wait();
+    for (int i = 0; i < kStaying; ++i) c.send(i);
+    wg.wait();
+    for (int i = 0; i < kStaying; ++i) EXPECT_EQ(got[i], i) << "receiver " << i;
   });
 }
 

@@ -63,6 +63,33 @@ TEST(Select, RecvCaseWithoutCallback) {
   });
 }
 
+// A case made from a temporary handle keeps the channel alive on its own, even when the case is
+// stored and the select comes later; one made from a named handle refers to that handle's channel.
+TEST(Select, CaseFromATemporaryChannelHoldsIt) {
+  weft::run([] {
+    auto ready_channel = [](int v) {
+      weft::Chan<int> c(1);
+      c.send(v);
+      return c;
+    };
+    int got = 0;
+    auto recv_case = weft::on_recv(ready_channel(5), [&](std::optional<int> v) { got = *v; });
+    EXPECT_EQ(weft::select(std::move(recv_case)), 0u);
+    EXPECT_EQ(got, 5);
+
+    bool sent = false;
+    auto send_case = weft::on_send(weft::Chan<int>(1), 9, [&] { sent = true; });
+    EXPECT_EQ(weft::select(std::move(send_case)), 0u);
+    EXPECT_TRUE(sent);
+
+    weft::Chan<int> named(1);
+    named.send(3);
+    EXPECT_EQ(weft::select(weft::on_recv(named, [&](std::optional<int> v) { got = *v; })), 0u);
+    EXPECT_EQ(got, 3);
+    EXPECT_EQ(named.size(), 0u);
+  });
+}
+
 TEST(Select, SendCaseDeliversValue) {
   weft::run([] {
     weft::Chan<int> full(1), space(1);

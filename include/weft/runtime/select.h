@@ -23,15 +23,19 @@ struct NoOp {
   void operator()(A&&...) const noexcept {}
 };
 
+// A channel case refers to its channel's core. Made from a named handle it only borrows it (no
+// reference count to touch per select); made from a temporary it keeps the handle in `owned`.
 template <class T, class F>
 struct RecvCase {
-  Chan<T> chan;
+  ChanCore* core;
+  std::optional<Chan<T>> owned;
   F fn;
   alignas(T) unsigned char storage[sizeof(T)];
 };
 template <class T, class F>
 struct SendCase {
-  Chan<T> chan;
+  ChanCore* core;
+  std::optional<Chan<T>> owned;
   T value;
   F fn;
 };
@@ -68,11 +72,11 @@ struct CaseKind<DefaultCase<F>> {
 
 template <class T, class F>
 void fill_case(RecvCase<T, F>& c, SelectCase& out) {
-  out = SelectCase{chan_core(c.chan), c.storage, false};
+  out = SelectCase{c.core, c.storage, false};
 }
 template <class T, class F>
 void fill_case(SendCase<T, F>& c, SelectCase& out) {
-  out = SelectCase{chan_core(c.chan), &c.value, true};
+  out = SelectCase{c.core, &c.value, true};
 }
 
 template <class T, class F>
@@ -94,15 +98,28 @@ void run_case(SendCase<T, F>& c, const SelectCase&) {
 }  // namespace detail
 
 // on_recv(ch, fn): a select case that receives from ch; fn gets the value, or nullopt when ch
-// is closed and drained.
+// is closed and drained. A case made from a named channel handle refers to it without holding
+// it, so use the case while that handle lives, as in select(on_recv(ch, ...)); a case made from
+// a temporary handle (on_recv(ctx.done())) holds it.
 template <class T, class F = detail::NoOp>
 detail::RecvCase<T, std::decay_t<F>> on_recv(const Chan<T>& ch, F&& fn = {}) {
-  return {ch, std::forward<F>(fn), {}};
+  return {detail::chan_core(ch), std::nullopt, std::forward<F>(fn), {}};
 }
-// on_send(ch, value, fn): a select case that sends value on ch, then calls fn().
+template <class T, class F = detail::NoOp>
+detail::RecvCase<T, std::decay_t<F>> on_recv(Chan<T>&& ch, F&& fn = {}) {
+  detail::ChanCore* core = detail::chan_core(ch);
+  return {core, std::move(ch), std::forward<F>(fn), {}};
+}
+// on_send(ch, value, fn): a select case that sends value on ch, then calls fn(). Holds or
+// borrows the channel as on_recv does.
 template <class T, class V, class F = detail::NoOp>
 detail::SendCase<T, std::decay_t<F>> on_send(const Chan<T>& ch, V&& value, F&& fn = {}) {
-  return {ch, T(std::forward<V>(value)), std::forward<F>(fn)};
+  return {detail::chan_core(ch), std::nullopt, T(std::forward<V>(value)), std::forward<F>(fn)};
+}
+template <class T, class V, class F = detail::NoOp>
+detail::SendCase<T, std::decay_t<F>> on_send(Chan<T>&& ch, V&& value, F&& fn = {}) {
+  detail::ChanCore* core = detail::chan_core(ch);
+  return {core, std::move(ch), T(std::forward<V>(value)), std::forward<F>(fn)};
 }
 // on_timeout(d, fn): a select case that fires when no other case is ready within d.
 template <class Rep, class Period, class F = detail::NoOp>

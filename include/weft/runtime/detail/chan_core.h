@@ -25,6 +25,18 @@ inline constexpr ElemOps kElemOps = {
 
 struct ChanWaitNode;
 
+// ChanWaitQueue holds a channel's waiting senders or receivers in arrival order: a ring of node
+// pointers indexed by sequence number, so a walk over many waiters (close) reads the pointers in
+// order and can fetch the nodes, which live on the waiting tasks' stacks, ahead of use. A waiter
+// that leaves early (a select that fired elsewhere) leaves a null slot behind.
+struct ChanWaitQueue {
+  ChanWaitNode** ring = nullptr;
+  uint64_t head = 0;  // sequence number of the oldest slot in use
+  uint64_t tail = 0;  // sequence number the next waiter takes
+  uint32_t mask = 0;  // ring size - 1 (a power of two); meaningless while ring is null
+  uint32_t live = 0;  // waiters queued (the non-null slots in [head, tail))
+};
+
 // RecvStatus is what a receive found.
 enum class RecvStatus { kValue, kClosed, kWouldBlock };
 
@@ -69,10 +81,8 @@ class ChanCore {
   std::size_t sendx_ = 0;
   std::size_t recvx_ = 0;
   bool closed_ = false;
-  ChanWaitNode* recvq_head_ = nullptr;
-  ChanWaitNode* recvq_tail_ = nullptr;
-  ChanWaitNode* sendq_head_ = nullptr;
-  ChanWaitNode* sendq_tail_ = nullptr;
+  ChanWaitQueue recvq_;
+  ChanWaitQueue sendq_;
 };
 
 // SelectCase is one channel case of select_impl. For a send, elem points at the value to send;
