@@ -982,10 +982,10 @@ std::size_t stacks_in_processor_caches() noexcept {
 
 void wake_processor() noexcept {
   Sched& s = sched();
-  // An idle P, or room for a new one (a stuck P left its place under max_procs).
-  if (s.npidle.load(std::memory_order_acquire) == 0 &&
-      s.active.load(std::memory_order_acquire) >= s.cfg.max_procs)
-    return;
+  // Only when a P may start running: fewer than max_procs run now (an idle P, or a new one in
+  // the place a stuck P left). An idle P beyond that (a stuck P given up) cannot run, and a
+  // machine woken for it would only go back to sleep: a futex round trip on every ready().
+  if (s.active.load(std::memory_order_acquire) >= s.cfg.max_procs) return;
   int zero = 0;
   if (s.nmspinning.load(std::memory_order_relaxed) != 0 ||
       !s.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_acq_rel))
