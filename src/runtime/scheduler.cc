@@ -39,9 +39,12 @@ namespace {
 struct Sched {
   // Short critical sections only (queues, idle lists); spins, then yields the thread.
   SpinLock lock;
-  // global run queue
-  Fiber* gq_head = nullptr;
-  Fiber* gq_tail = nullptr;
+  // global run queue: a ring of fiber pointers that grows by doubling (a power of two), so
+  // taking a batch reads an array instead of chasing links through task records
+  Fiber** gq_ring = nullptr;
+  uint64_t gq_mask = 0;  // ring size - 1; meaningless while gq_ring is null
+  uint64_t gq_head = 0;  // sequence number of the oldest fiber
+  uint64_t gq_tail = 0;  // sequence number the next fiber takes
   std::atomic<int64_t> gq_size{0};
   // processors
   Processor* allp[kMaxProcs] = {};
@@ -83,35 +86,58 @@ uint32_t fast_rand(Machine* m) {
 
 // ----- global run queue (REQUIRES: sched lock) -----
 
+// Makes room for `extra` more fibers.
+void globrunq_reserve_locked(Sched& s, uint64_t extra) {
+  uint64_t used = s.gq_tail - s.gq_head;
+  uint64_t cap = s.gq_ring ? s.gq_mask + 1 : 0;
+  if (used + extra <= cap) return;
+  uint64_t ncap = cap ? cap * 2 : 256;
+  while (ncap < used + extra) ncap *= 2;
+  auto** ring = new (std::nothrow) Fiber*[ncap];
+  if (!ring) fatal("out of memory for the global run queue");
+  for (uint64_t i = 0; i < used; ++i) ring[i] = s.gq_ring[(s.gq_head + i) & s.gq_mask];
+  delete[] s.gq_ring;
+  s.gq_ring = ring;
+  s.gq_mask = ncap - 1;
+  s.gq_head = 0;
+  s.gq_tail = used;
+}
+
 void globrunqput_locked(Sched& s, Fiber* f) {
-  f->next = nullptr;
-  if (s.gq_tail) {
-    s.gq_tail->next = f;
-  } else {
-    s.gq_head = f;
-  }
-  s.gq_tail = f;
+  globrunq_reserve_locked(s, 1);
+  s.gq_ring[s.gq_tail++ & s.gq_mask] = f;
   s.gq_size.fetch_add(1, std::memory_order_relaxed);
 }
 
-void globrunqput_batch_locked(Sched& s, Fiber* head, Fiber* tail, int n) {
-  tail->next = nullptr;
-  if (s.gq_tail) {
-    s.gq_tail->next = head;
-  } else {
-    s.gq_head = head;
+// Queues n fibers from an array, in order.
+void globrunqput_array_locked(Sched& s, Fiber* const* fs, uint64_t n) {
+  globrunq_reserve_locked(s, n);
+  for (uint64_t i = 0; i < n; ++i) s.gq_ring[s.gq_tail++ & s.gq_mask] = fs[i];
+  s.gq_size.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+}
+
+// Queues a list linked through Fiber::next (n long), in order.
+void globrunqput_list_locked(Sched& s, Fiber* head, int n) {
+  globrunq_reserve_locked(s, static_cast<uint64_t>(n));
+  while (head) {
+    Fiber* f = head;
+    head = f->next;
+    f->next = nullptr;
+    s.gq_ring[s.gq_tail++ & s.gq_mask] = f;
   }
-  s.gq_tail = tail;
   s.gq_size.fetch_add(n, std::memory_order_relaxed);
 }
 
 Fiber* globrunqpop_locked(Sched& s) {
-  Fiber* f = s.gq_head;
-  if (!f) return nullptr;
-  s.gq_head = f->next;
-  if (!s.gq_head) s.gq_tail = nullptr;
-  f->next = nullptr;
+  if (s.gq_head == s.gq_tail) return nullptr;
+  Fiber* f = s.gq_ring[s.gq_head++ & s.gq_mask];
   s.gq_size.fetch_sub(1, std::memory_order_relaxed);
+  if (s.gq_head == s.gq_tail && s.gq_mask >= 4096) {
+    // Drained after a burst: give the big ring back.
+    delete[] s.gq_ring;
+    s.gq_ring = nullptr;
+    s.gq_head = s.gq_tail = 0;
+  }
   return f;
 }
 
@@ -141,10 +167,9 @@ bool runqputslow(Processor* p, Fiber* f, uint32_t h, uint32_t t) {
                                             std::memory_order_relaxed))
     return false;
   batch[n] = f;
-  for (uint32_t i = 0; i < n; ++i) batch[i]->next = batch[i + 1];
   Sched& s = sched();
   std::lock_guard<SpinLock> g(s.lock);
-  globrunqput_batch_locked(s, batch[0], batch[n], static_cast<int>(n + 1));
+  globrunqput_array_locked(s, batch, n + 1);
   return true;
 }
 
@@ -580,12 +605,8 @@ top:
       goto top;
     }
     int n = 0;
-    Fiber* tail = list;
-    for (Fiber* f = list; f; f = f->next) {
-      ++n;
-      tail = f;
-    }
-    if (list) globrunqput_batch_locked(s, list, tail, n);
+    for (Fiber* f = list; f; f = f->next) ++n;
+    if (list) globrunqput_list_locked(s, list, n);
     g.unlock();
     run_all_timers(now_ns());
   } else if (next_timer < g_netpoll_until.load(std::memory_order_acquire)) {
@@ -666,6 +687,9 @@ Fiber* alloc_fiber(Processor* p) {
     p->free_fibers = f->next;
     --p->free_fiber_count;
     f->next = nullptr;
+    // The next spawn writes the next record, which a task ending on another CPU freed last:
+    // start moving it here now.
+    if (p->free_fibers) __builtin_prefetch(p->free_fibers, 1);
     return f;
   }
   if (!p) {
