@@ -14,6 +14,8 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "runtime/futex.h"
 #include "runtime/internal.h"
@@ -60,7 +62,10 @@ struct Sched {
   std::atomic<int> nmspinning{0};
   // fibers
   SpinLock free_lock;
-  Fiber* free_fibers = nullptr;
+  // Free task records shared between processors, as chains linked through Fiber::next with
+  // their lengths: a processor takes or gives a whole chain without walking it (the records
+  // were last touched on other CPUs; walking them is a cache miss per record).
+  std::vector<std::pair<Fiber*, int>> free_chains;
   std::atomic<uint64_t> id_source{1};
   std::atomic<int> run_callers{0};
   std::atomic<int> service_threads{0};  // see add_service_threads
@@ -669,18 +674,23 @@ void execute(Machine* m, Fiber* f) {
 constexpr int kFiberCacheMax = 512;
 constexpr int kFiberBatch = 128;
 
+// Takes a free chain from the shared pool (nullptr when empty). REQUIRES: s.free_lock.
+Fiber* take_free_chain_locked(Sched& s, int* count) {
+  if (s.free_chains.empty()) return nullptr;
+  auto [head, n] = s.free_chains.back();
+  s.free_chains.pop_back();
+  *count = n;
+  return head;
+}
+
 Fiber* alloc_fiber(Processor* p) {
+  Sched& s = sched();
   if (p && !p->free_fibers) {
-    // Refill the processor's cache with one trip to the shared list.
-    Sched& s = sched();
+    // Refill the processor's cache with one chain from the shared pool.
     std::lock_guard<SpinLock> g(s.free_lock);
-    for (int i = 0; i < kFiberBatch && s.free_fibers; ++i) {
-      Fiber* f = s.free_fibers;
-      s.free_fibers = f->next;
-      f->next = p->free_fibers;
-      p->free_fibers = f;
-      ++p->free_fiber_count;
-    }
+    int n = 0;
+    p->free_fibers = take_free_chain_locked(s, &n);
+    p->free_fiber_count = n;
   }
   if (p && p->free_fibers) {
     Fiber* f = p->free_fibers;
@@ -693,10 +703,10 @@ Fiber* alloc_fiber(Processor* p) {
     return f;
   }
   if (!p) {
-    Sched& s = sched();
     std::lock_guard<SpinLock> g(s.free_lock);
-    if (Fiber* f = s.free_fibers) {
-      s.free_fibers = f->next;
+    int n = 0;
+    if (Fiber* f = take_free_chain_locked(s, &n)) {
+      if (n > 1) s.free_chains.emplace_back(f->next, n - 1);
       f->next = nullptr;
       return f;
     }
@@ -705,17 +715,14 @@ Fiber* alloc_fiber(Processor* p) {
   constexpr int kSlab = 64;
   Fiber* slab = new Fiber[kSlab];
   registry_record_new(slab, kSlab);
-  for (int i = 1; i < kSlab; ++i) {
-    if (p) {
-      slab[i].next = p->free_fibers;
-      p->free_fibers = &slab[i];
-      ++p->free_fiber_count;
-    } else {
-      Sched& s = sched();
-      std::lock_guard<SpinLock> g(s.free_lock);
-      slab[i].next = s.free_fibers;
-      s.free_fibers = &slab[i];
-    }
+  for (int i = 1; i < kSlab; ++i) slab[i].next = i + 1 < kSlab ? &slab[i + 1] : nullptr;
+  if (p) {
+    slab[kSlab - 1].next = p->free_fibers;
+    p->free_fibers = &slab[1];
+    p->free_fiber_count += kSlab - 1;
+  } else {
+    std::lock_guard<SpinLock> g(s.free_lock);
+    s.free_chains.emplace_back(&slab[1], kSlab - 1);
   }
   return &slab[0];
 }
@@ -726,21 +733,22 @@ void free_fiber(Processor* p, Fiber* f) {
   f->commit = nullptr;
   Sched& s = sched();
   if (!p) {
+    f->next = nullptr;
     std::lock_guard<SpinLock> g(s.free_lock);
-    f->next = s.free_fibers;
-    s.free_fibers = f;
+    s.free_chains.emplace_back(f, 1);
     return;
   }
   if (p->free_fiber_count >= kFiberCacheMax) {
-    // Hand a batch to the shared list in one trip.
+    // Hand a chain to the shared pool in one trip. The walk that cuts it off is over records
+    // this processor freed itself, still in its cache.
     Fiber* head = p->free_fibers;
     Fiber* tail = head;
     for (int i = 1; i < kFiberBatch; ++i) tail = tail->next;
     p->free_fibers = tail->next;
+    tail->next = nullptr;
     p->free_fiber_count -= kFiberBatch;
     std::lock_guard<SpinLock> g(s.free_lock);
-    tail->next = s.free_fibers;
-    s.free_fibers = head;
+    s.free_chains.emplace_back(head, kFiberBatch);
   }
   f->next = p->free_fibers;
   p->free_fibers = f;
