@@ -784,7 +784,9 @@ void switch_out(Machine* m, Fiber* self, PostAction action) {
   Fiber* next = quick_next(m);
   if (next) {
     Processor* p = m->p;
-    prefetch_upcoming(p);
+    // A yield goes back into the queue itself; tasks that park or end are what a queue of
+    // woken tasks runs through.
+    if (action != PostAction::kYield) prefetch_upcoming(p);
     p->schedtick++;
     p->published_tick.store(p->schedtick, std::memory_order_relaxed);
     p->current.store(next, std::memory_order_relaxed);

@@ -4,11 +4,15 @@
 #if defined(__x86_64__)
 
 // Frame saved by weft_swap_context, from the saved stack pointer up:
-//   +0x00 MXCSR (4 bytes), x87 control word (2 bytes), two zero bytes
+//   +0x00 MXCSR without its exception flags (4 bytes), x87 control word (2 bytes), two zero
+//         bytes; put together in a register and stored as one word, so the comparison below
+//         reads it back whole (two narrow stores read as one load would stall the CPU)
 //   +0x08 r15, +0x10 r14, +0x18 r13, +0x20 r12, +0x28 rbx, +0x30 rbp
 //   +0x38 resume address
-// The control words are callee-saved in the System V ABI, so each context keeps its own; they
-// are reloaded only when they differ from the running ones (ldmxcsr and fldcw are slow).
+// The control bits of both are callee-saved in the System V ABI, so each context keeps its own;
+// they are reloaded only when they differ from the running ones (ldmxcsr and fldcw are slow).
+// MXCSR's six exception flags are caller-saved status, sticky and set by any inexact operation:
+// they are left out of the saved word, or the comparison would fail on most switches.
 asm(R"(
   .text
   .globl weft_swap_context
@@ -23,10 +27,15 @@ weft_swap_context:
   pushq %r13
   pushq %r14
   pushq %r15
-  pushq $0
+  subq $8, %rsp
   stmxcsr (%rsp)
   fnstcw 4(%rsp)
-  movq (%rsp), %rax
+  movl (%rsp), %eax
+  andl $0xffffffc0, %eax
+  movzwl 4(%rsp), %ecx
+  shlq $32, %rcx
+  orq %rcx, %rax
+  movq %rax, (%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
   cmpq (%rsp), %rax
@@ -75,6 +84,7 @@ SavedContext make_context(void* base, std::size_t size, ContextEntry entry) noex
   uint16_t fcw;
   asm volatile("stmxcsr %0" : "=m"(mxcsr));
   asm volatile("fnstcw %0" : "=m"(fcw));
+  mxcsr &= ~uint32_t{0x3f};  // the exception flags, as the switch saves it
   frame[0] = uint64_t{mxcsr} | (uint64_t{fcw} << 32);
   frame[1] = frame[2] = frame[3] = frame[4] = 0;  // r15, r14, r13, r12
   frame[5] = reinterpret_cast<uint64_t>(entry);   // rbx: called by the trampoline
