@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <cfenv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +50,35 @@ TEST(Task, GoFromTask) {
     spawn_tree(0);
     wg.wait();
     EXPECT_EQ(ran.load(), 1 + 5 + 25 + 125);
+  });
+}
+
+// The floating-point control state (rounding mode, in MXCSR and the x87 control word) is
+// callee-saved in the ABI: each task keeps its own across switches, whichever thread resumes it.
+TEST(Task, FloatingPointRoundingModeIsPerTask) {
+  weft::run([] {
+    constexpr int kRounds = 200;
+    std::atomic<int> wrong{0};
+    weft::WaitGroup wg;
+    const int modes[] = {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO, FE_TONEAREST};
+    for (int mode : modes) {
+      wg.add(1);
+      weft::go([&, mode] {
+        std::fesetround(mode);
+        for (int r = 0; r < kRounds; ++r) {
+          weft::yield();
+          if (std::fegetround() != mode) wrong.fetch_add(1);
+          // An inexact operation sets MXCSR's sticky flags; they must not leak into the mode.
+          volatile double x = 1.0;
+          x = x / 3.0;
+        }
+        std::fesetround(FE_TONEAREST);
+        wg.done();
+      });
+    }
+    wg.wait();
+    EXPECT_EQ(wrong.load(), 0);
+    EXPECT_EQ(std::fegetround(), FE_TONEAREST);
   });
 }
 
