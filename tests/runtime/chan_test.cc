@@ -313,6 +313,33 @@ TEST(Chan, ReceiversServedInArrivalOrderWhenOthersLeaveEarly) {
   });
 }
 
+// A channel's wait queue grows past a few thousand waiters, gives its ring back once drained
+// and grows again: every value reaches exactly one receiver in both rounds.
+TEST(Chan, ThousandsOfWaitersTwiceOnOneChannel) {
+  weft::run([] {
+    weft::Chan<int> c;
+    constexpr int kWaiters = 3000;
+    for (int round = 0; round < 2; ++round) {
+      std::atomic<long> sum{0};
+      std::atomic<int> got{0};
+      weft::WaitGroup wg;
+      wg.add(kWaiters);
+      for (int i = 0; i < kWaiters; ++i) {
+        weft::go([&, c] {
+          sum.fetch_add(c.recv().value_or(-1'000'000));
+          got.fetch_add(1);
+          wg.done();
+        });
+      }
+      ASSERT_TRUE(eventually([&] { return parked_for("chan receive") == uint64_t{kWaiters}; }));
+      for (int i = 0; i < kWaiters; ++i) c.send(i);
+      wg.wait();
+      EXPECT_EQ(got.load(), kWaiters) << "round " << round;
+      EXPECT_EQ(sum.load(), long{kWaiters} * (kWaiters - 1) / 2) << "round " << round;
+    }
+  });
+}
+
 TEST(Chan, CloseWakesBlockedSendersWithChanClosedError) {
   weft::run([] {
     weft::Chan<int> unbuffered;
