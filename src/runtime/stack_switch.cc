@@ -13,6 +13,9 @@
 // they are reloaded only when they differ from the running ones (ldmxcsr and fldcw are slow).
 // MXCSR's six exception flags are caller-saved status, sticky and set by any inexact operation:
 // they are left out of the saved word, or the comparison would fail on most switches.
+// The unwind table describes the frame at every instruction (the stack pointer moves to the
+// other stack, which has the same frame shape above it), so profilers and debuggers can walk
+// through a switch.
 asm(R"(
   .text
   .globl weft_swap_context
@@ -22,12 +25,25 @@ asm(R"(
 weft_swap_context:
   .cfi_startproc
   pushq %rbp
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %rbp, 0
   pushq %rbx
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %rbx, 0
   pushq %r12
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r12, 0
   pushq %r13
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r13, 0
   pushq %r14
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r14, 0
   pushq %r15
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r15, 0
   subq $8, %rsp
+  .cfi_adjust_cfa_offset 8
   stmxcsr (%rsp)
   fnstcw 4(%rsp)
   movl (%rsp), %eax
@@ -41,15 +57,30 @@ weft_swap_context:
   cmpq (%rsp), %rax
   jne 2f
 1:
+  .cfi_remember_state
   addq $8, %rsp
+  .cfi_adjust_cfa_offset -8
   popq %r15
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %r15
   popq %r14
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %r14
   popq %r13
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %r13
   popq %r12
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %r12
   popq %rbx
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %rbx
   popq %rbp
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %rbp
   ret
 2:
+  .cfi_restore_state
   ldmxcsr (%rsp)
   fldcw 4(%rsp)
   jmp 1b
