@@ -3,10 +3,8 @@
 // load generator's report does.
 #include "weft/http/debug_handlers.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdint>
 #include <exception>
 #include <map>
@@ -19,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "metrics/proc_file.h"
 #include "weft/http/request.h"
 #include "weft/http/status.h"
 #include "weft/runtime/stats.h"
@@ -65,17 +64,7 @@ std::string dump(const Json& v) {
 // it cannot be read.
 std::vector<std::string> read_cmdline() {
   std::vector<std::string> args;
-  int fd = ::open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return args;
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
+  std::string text = metrics::read_proc_file("/proc/self/cmdline").value_or("");
   std::size_t start = 0;
   while (start < text.size()) {
     std::size_t end = text.find('\0', start);

@@ -15,19 +15,11 @@
 #include <string_view>
 #include <vector>
 
+#include "metrics/proc_file.h"
+
 namespace weft::metrics {
 
-namespace {
-
-constexpr std::string_view kCpuSeconds = "process_cpu_seconds_total";
-constexpr std::string_view kResidentBytes = "process_resident_memory_bytes";
-constexpr std::string_view kVirtualBytes = "process_virtual_memory_bytes";
-constexpr std::string_view kOpenFds = "process_open_fds";
-constexpr std::string_view kMaxFds = "process_max_fds";
-constexpr std::string_view kStartTime = "process_start_time_seconds";
-
-// The whole of a small file (those under /proc report a size of 0, so read until the end).
-std::optional<std::string> read_file(const char* path) {
+std::optional<std::string> read_proc_file(const char* path) {
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   std::string text;
@@ -46,6 +38,15 @@ std::optional<std::string> read_file(const char* path) {
   return text;
 }
 
+namespace {
+
+constexpr std::string_view kCpuSeconds = "process_cpu_seconds_total";
+constexpr std::string_view kResidentBytes = "process_resident_memory_bytes";
+constexpr std::string_view kVirtualBytes = "process_virtual_memory_bytes";
+constexpr std::string_view kOpenFds = "process_open_fds";
+constexpr std::string_view kMaxFds = "process_max_fds";
+constexpr std::string_view kStartTime = "process_start_time_seconds";
+
 std::optional<uint64_t> parse_u64(std::string_view text) {
   uint64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -63,7 +64,7 @@ struct ProcStat {
 };
 
 std::optional<ProcStat> read_proc_stat() {
-  std::optional<std::string> text = read_file("/proc/self/stat");
+  std::optional<std::string> text = read_proc_file("/proc/self/stat");
   if (!text) return std::nullopt;
   // Field 2 is the command name in parentheses, which may hold spaces and parentheses itself:
   // the fields after it start past the last ')'.
@@ -91,7 +92,7 @@ std::optional<ProcStat> read_proc_stat() {
 
 // The boot time, in seconds since the Unix epoch ("btime" in /proc/stat).
 std::optional<uint64_t> read_boot_time() {
-  std::optional<std::string> text = read_file("/proc/stat");
+  std::optional<std::string> text = read_proc_file("/proc/stat");
   if (!text) return std::nullopt;
   std::string_view rest = *text;
   constexpr std::string_view kKey = "btime ";
