@@ -29,16 +29,15 @@
 
 namespace {
 
+using weft_test::parallel_gets;
 using weft_test::TestServer;
+using weft_test::url_of;
+using weft_test::wait_for_whole_batch;
 namespace http = weft::http;
 namespace metrics = weft::metrics;
 using http::Client;
 using http::ClientMetrics;
 using http::ClientRequest;
-
-std::string url_of(const std::string& addr, std::string_view path) {
-  return "http://" + addr + std::string(path);
-}
 
 // The value of the sample `series` (a metric name with its labels as the text format writes
 // them) in the registry's text exposition, or 0 when the series is not there.
@@ -427,29 +426,13 @@ TEST(ClientMetrics, IdleGaugeFollowsThePoolExactly) {
     std::atomic<int> arrived{0};
     TestServer s([&](http::ResponseWriter& w, http::Request& req) {
       if (req.path() != "/batch") return (void)w.write("ok");
-      // Hold every request of a batch until all of it arrived, so each has its own connection.
-      int target = (arrived.fetch_add(1) / kParallel + 1) * kParallel;
-      auto until = weft::Clock::now() + std::chrono::seconds(10);
-      while (arrived.load() < target && weft::Clock::now() < until)
-        weft::sleep_for(std::chrono::milliseconds(1));
+      wait_for_whole_batch(arrived, kParallel);
       (void)w.write("ok");
     });
     auto addr = s.start();
     Client client = metered_client(r);
     client.max_idle_per_host = 2;
-    auto batch = [&] {
-      weft::WaitGroup wg;
-      std::atomic<int> ok{0};
-      for (int i = 0; i < kParallel; ++i) {
-        wg.add(1);
-        weft::go([&] {
-          if (client.get(url_of(addr, "/batch"))) ++ok;
-          wg.done();
-        });
-      }
-      wg.wait();
-      return ok.load();
-    };
+    auto batch = [&] { return parallel_gets(client, url_of(addr, "/batch"), kParallel); };
     // Three connections come back; the pool keeps two and closes the third.
     ASSERT_EQ(batch(), kParallel);
     EXPECT_EQ(client.idle_connections(), 2u);

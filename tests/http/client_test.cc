@@ -26,15 +26,14 @@ std::size_t locked_size(Mutex& mu, const Container& c) {
   return c.size();
 }
 
+using weft_test::parallel_gets;
 using weft_test::TestServer;
+using weft_test::url_of;
+using weft_test::wait_for_whole_batch;
 namespace http = weft::http;
 using http::Client;
 using http::ClientError;
 using http::ClientRequest;
-
-std::string url_of(const std::string& addr, std::string_view path) {
-  return "http://" + addr + std::string(path);
-}
 
 // Echoes the method, the target and the body as "METHOD target\nbody".
 void echo(http::ResponseWriter& w, http::Request& r) {
@@ -523,29 +522,13 @@ TEST(HttpClient, PoolKeepsAtMostMaxIdlePerHost) {
         std::lock_guard<std::mutex> g(mu);
         peers.insert(std::string(r.remote_addr()));
       }
-      // Hold every request until all of a batch arrived, so each has its own connection.
-      int target = (arrived.fetch_add(1) / kParallel + 1) * kParallel;
-      auto until = weft::Clock::now() + std::chrono::seconds(10);
-      while (arrived.load() < target && weft::Clock::now() < until)
-        weft::sleep_for(std::chrono::milliseconds(1));
+      wait_for_whole_batch(arrived, kParallel);
       (void)w.write("ok");
     });
     auto addr = s.start();
     Client client;
     client.max_idle_per_host = 2;
-    auto batch = [&] {
-      weft::WaitGroup wg;
-      std::atomic<int> ok{0};
-      for (int i = 0; i < kParallel; ++i) {
-        wg.add(1);
-        weft::go([&] {
-          if (client.get(url_of(addr, "/"))) ++ok;
-          wg.done();
-        });
-      }
-      wg.wait();
-      return ok.load();
-    };
+    auto batch = [&] { return parallel_gets(client, url_of(addr, "/"), kParallel); };
     EXPECT_EQ(batch(), kParallel);
     EXPECT_EQ(locked_size(mu, peers), static_cast<std::size_t>(kParallel));
     EXPECT_EQ(client.idle_connections(), 2u);

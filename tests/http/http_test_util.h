@@ -303,4 +303,34 @@ class TestServer {
   weft::Chan<int> stopped_{0};  // closed when serve() has returned
 };
 
+// "http://" + addr + path.
+inline std::string url_of(const std::string& addr, std::string_view path) {
+  return "http://" + addr + std::string(path);
+}
+
+// For a handler: holds the request until every request of its batch (batch_size of them,
+// counted in `arrived`) has arrived, or 10 s pass, so each request of a batch keeps its own
+// connection busy and a client in parallel must dial one per request.
+inline void wait_for_whole_batch(std::atomic<int>& arrived, int batch_size) {
+  int target = (arrived.fetch_add(1) / batch_size + 1) * batch_size;
+  auto until = weft::Clock::now() + std::chrono::seconds(10);
+  while (arrived.load() < target && weft::Clock::now() < until)
+    weft::sleep_for(std::chrono::milliseconds(1));
+}
+
+// Sends n GETs of url at once from n tasks on one client; returns how many got a response.
+inline int parallel_gets(weft::http::Client& client, const std::string& url, int n) {
+  weft::WaitGroup wg;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < n; ++i) {
+    wg.add(1);
+    weft::go([&] {
+      if (client.get(url)) ++ok;
+      wg.done();
+    });
+  }
+  wg.wait();
+  return ok.load();
+}
+
 }  // namespace weft_test
