@@ -121,16 +121,14 @@ void globrunqput_array_locked(Sched& s, Fiber* const* fs, uint64_t n) {
   s.gq_size.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
 }
 
-// Queues a list linked through Fiber::next (n long), in order.
-void globrunqput_list_locked(Sched& s, Fiber* head, int n) {
-  globrunq_reserve_locked(s, static_cast<uint64_t>(n));
+// Queues a list linked through Fiber::next, in order.
+void globrunqput_list_locked(Sched& s, Fiber* head) {
   while (head) {
     Fiber* f = head;
     head = f->next;
     f->next = nullptr;
-    s.gq_ring[s.gq_tail++ & s.gq_mask] = f;
+    globrunqput_locked(s, f);
   }
-  s.gq_size.fetch_add(n, std::memory_order_relaxed);
 }
 
 Fiber* globrunqpop_locked(Sched& s) {
@@ -609,9 +607,7 @@ top:
       }
       goto top;
     }
-    int n = 0;
-    for (Fiber* f = list; f; f = f->next) ++n;
-    if (list) globrunqput_list_locked(s, list, n);
+    globrunqput_list_locked(s, list);
     g.unlock();
     run_all_timers(now_ns());
   } else if (next_timer < g_netpoll_until.load(std::memory_order_acquire)) {
@@ -1118,11 +1114,8 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
 }
 
 void ready(Fiber* f) noexcept {
-  // Whoever calls ready() has taken the waiter off its queue (under the queue's lock, or by
-  // Waiter::claim), which is what makes it the only waker; f became kParked before it could be
-  // found there. So a load and a store suffice, and a wake-up that breaks that rule still stops
-  // the program when it comes after the first one.
-  if (f->state.load(std::memory_order_acquire) != FiberState::kParked)
+  FiberState st = FiberState::kParked;
+  if (!f->state.compare_exchange_strong(st, FiberState::kRunnable, std::memory_order_acq_rel))
     fatal("ready() of a task that is not parked (woken twice, or before it parked)", f);
   make_runnable(current_machine(), f, true);
 }
