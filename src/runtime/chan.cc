@@ -1,4 +1,4 @@
-// Channels: a ring buffer and two wait queues (rings of waiter pointers) under one lock per
+// Channels: a ring buffer and two wait queues (segmented rings of waiters) under one lock per
 // channel, and select, which enqueues the caller on every channel at once under address-ordered
 // locks (as Go does).
 #include <algorithm>
@@ -16,108 +16,98 @@ namespace weft::detail {
 struct ChanWaitNode {
   Waiter* waiter = nullptr;
   void* elem = nullptr;
-  uint64_t seq = 0;     // its slot in the queue while linked
+  uint64_t seq = 0;     // its slot in the queue while linked (kept for select and thread waiters)
   int case_index = -1;  // >= 0 when part of a select
   bool success = false;
-  bool linked = false;
+  bool linked = false;  // kept for select and thread waiters (a task's plain wait never reads it)
 };
 
 struct ChanOps {
   using Node = ChanWaitNode;
   using Queue = ChanWaitQueue;
+  using Slot = ChanWaitSlot;
 
   static void lock(ChanCore* c) { c->lock_.lock(); }
   static void unlock(ChanCore* c) { c->lock_.unlock(); }
 
-  static uint64_t ring_size(const Queue& q) { return q.ring ? uint64_t{q.mask} + 1 : 0; }
-  static Node*& slot(Queue& q, uint64_t seq) { return q.ring[seq & q.mask]; }
+  static Slot& slot(Queue& q, uint64_t seq) { return q.ring.at(seq); }
 
-  // Moves the queue to a new ring of `size` slots. Growing keeps every sequence number (no node
-  // is touched); compacting renumbers the live nodes from head.
-  static void rebuild(Queue& q, uint64_t size, bool compact) {
-    auto** ring = new (std::nothrow) Node*[size]();
-    if (!ring) fatal("out of memory for a channel's wait queue");
-    Queue nq{ring, q.head, q.head, static_cast<uint32_t>(size - 1), q.live};
-    for (uint64_t s = q.head; s != q.tail; ++s) {
-      Node* n = slot(q, s);
-      if (compact) {
-        if (!n) continue;
-        n->seq = nq.tail;
-      }
-      slot(nq, nq.tail++) = n;
+  // Queues n. direct is the waiting task when the wait is a task's plain send or receive: its
+  // waker may then ready() it straight from the slot. When at least half of a queue of some
+  // size is slots left behind by early leavers, the live ones are renumbered toward the head
+  // first (O(size), paid for by the leavers since the last time).
+  static void push(Queue& q, Node* n, Fiber* direct) {
+    if (q.ring.size() >= 64 && uint64_t{q.live} * 2 <= q.ring.size()) {
+      // A task's plain wait is never unlinked, so its seq is not read again: its node, on
+      // its stack, is left alone.
+      q.ring.compact([](const Slot& e) { return e.node != nullptr; },
+                     [](const Slot& e, uint64_t seq) {
+                       if (!e.task) e.node->seq = seq;
+                     });
     }
-    delete[] q.ring;
-    q = nq;
-  }
-
-  static void push(Queue& q, Node* n) {
-    uint64_t size = ring_size(q);
-    if (q.tail - q.head == size) {
-      if (size == 0) {
-        rebuild(q, 4, false);
-      } else if (q.live > size / 2) {
-        rebuild(q, size * 2, false);
-      } else {
-        rebuild(q, size, true);  // at least half the slots are left-behind nulls
-      }
-    }
-    n->seq = q.tail++;
-    slot(q, n->seq) = n;
+    n->seq = q.ring.push_back(Slot{n, direct});
     ++q.live;
     n->linked = true;
   }
 
-  // A queue left empty drops its ring when it is big, so a burst of waiters does not pin it.
-  static void settle_empty(Queue& q) {
-    q.head = q.tail;
-    if (ring_size(q) > 1024) {
-      delete[] q.ring;
-      q.ring = nullptr;
-      q.head = q.tail = 0;
-    }
-  }
-
   static void unlink(Queue& q, Node* n) {
-    slot(q, n->seq) = nullptr;
+    slot(q, n->seq) = Slot{nullptr, nullptr};
     n->linked = false;
     if (--q.live == 0) {
-      settle_empty(q);
+      q.ring.clear();
       return;
     }
-    while (slot(q, q.head) == nullptr) ++q.head;
-    while (slot(q, q.tail - 1) == nullptr) --q.tail;
+    while (slot(q, q.ring.head()).node == nullptr) q.ring.pop_front();
+    while (slot(q, q.ring.tail() - 1).node == nullptr) q.ring.pop_back();
   }
 
-  // Takes the first waiter that can still be woken; select waiters already won elsewhere are
-  // dropped.
-  static Node* dequeue(Queue& q) {
+  // Takes the first waiter that can still be woken (an empty slot when none); select waiters
+  // already won elsewhere are dropped. A task's plain wait is taken without reading its node.
+  static Slot dequeue(Queue& q) {
     while (q.live > 0) {
-      Node*& s = slot(q, q.head++);
-      Node* n = s;
-      if (!n) continue;
-      s = nullptr;
-      n->linked = false;
-      if (--q.live == 0) settle_empty(q);
-      if (n->case_index >= 0 && !n->waiter->claim(n->case_index)) continue;
-      return n;
+      Slot e = slot(q, q.ring.head());
+      q.ring.pop_front();
+      if (!e.node) continue;
+      if (--q.live == 0) q.ring.clear();
+      if (e.task) return e;
+      e.node->linked = false;
+      if (e.node->case_index >= 0 && !e.node->waiter->claim(e.node->case_index)) continue;
+      return e;
     }
-    return nullptr;
+    return Slot{nullptr, nullptr};
   }
 
-  // Asks the CPU for the node `ahead` places behind the head, for a walk over many.
+  // Wakes the waiter of a dequeued slot. Nothing of it is read afterwards: once woken, its task
+  // may run and leave.
+  static void wake(const Slot& e) {
+    if (e.task) {
+      ready(e.task);
+    } else {
+      e.node->waiter->wake();
+    }
+  }
+
+  // Asks the CPU for what waking the waiter `ahead` places behind the head reads, for a walk
+  // over many.
   static void prefetch_ahead(Queue& q, uint64_t ahead) {
-    if (q.tail - q.head > ahead) {
-      if (Node* n = slot(q, q.head + ahead)) __builtin_prefetch(n, 1);
+    if (q.ring.size() > ahead) {
+      const Slot& e = slot(q, q.ring.head() + ahead);
+      if (e.task) {
+        __builtin_prefetch(e.task, 1);
+      } else if (e.node) {
+        __builtin_prefetch(e.node, 1);
+      }
     }
   }
 
   // Send to a waiting receiver or into the buffer. REQUIRES: c locked, not closed.
-  // Returns the receiver to wake (or nullptr) and whether the send happened.
-  static bool try_send_locked(ChanCore* c, void* elem, Node** wake) {
-    if (Node* r = dequeue(c->recvq_)) {
+  // Returns whether the send happened; *wake gets the receiver to wake, if any.
+  static bool try_send_locked(ChanCore* c, void* elem, Slot* wake) {
+    if (Slot e = dequeue(c->recvq_); e.node) {
+      Node* r = e.node;
       c->ops_->move_construct(r->elem, elem);  // the sender still owns (and destroys) *elem
       r->success = true;
-      *wake = r;
+      *wake = e;
       return true;
     }
     if (c->count_ < c->capacity_) {
@@ -130,8 +120,9 @@ struct ChanOps {
   }
 
   // Receive from a waiting sender or the buffer. REQUIRES: c locked.
-  static RecvStatus try_recv_locked(ChanCore* c, void* out, Node** wake) {
-    if (Node* s = dequeue(c->sendq_)) {
+  static RecvStatus try_recv_locked(ChanCore* c, void* out, Slot* wake) {
+    if (Slot e = dequeue(c->sendq_); e.node) {
+      Node* s = e.node;
       if (c->capacity_ == 0) {
         c->ops_->move_construct(out, s->elem);
       } else {
@@ -144,7 +135,7 @@ struct ChanOps {
         c->sendx_ = c->recvx_;
       }
       s->success = true;
-      *wake = s;
+      *wake = e;
       return RecvStatus::kValue;
     }
     if (c->count_ > 0) {
@@ -175,8 +166,6 @@ ChanCore::~ChanCore() {
   }
   if (buf_)
     ::operator delete(buf_, std::align_val_t(std::max(ops_->align, alignof(std::max_align_t))));
-  delete[] recvq_.ring;
-  delete[] sendq_.ring;
 }
 
 bool ChanCore::send(void* elem, bool block) {
@@ -185,10 +174,10 @@ bool ChanCore::send(void* elem, bool block) {
     lock_.unlock();
     throw ChanClosedError();
   }
-  ChanWaitNode* wake = nullptr;
+  ChanWaitSlot wake{};
   if (ChanOps::try_send_locked(this, elem, &wake)) {
     lock_.unlock();
-    if (wake) wake->waiter->wake();
+    if (wake.node) ChanOps::wake(wake);
     return true;
   }
   if (!block) {
@@ -199,7 +188,7 @@ bool ChanCore::send(void* elem, bool block) {
   ChanWaitNode n;
   n.waiter = &w;
   n.elem = elem;
-  ChanOps::push(sendq_, &n);
+  ChanOps::push(sendq_, &n, w.task());
   w.wait(WaitReason::kChanSend, &lock_);
   if (!n.success) throw ChanClosedError();
   return true;
@@ -207,31 +196,31 @@ bool ChanCore::send(void* elem, bool block) {
 
 RecvStatus ChanCore::recv(void* out, bool block) {
   lock_.lock();
-  ChanWaitNode* wake = nullptr;
+  ChanWaitSlot wake{};
   RecvStatus st = ChanOps::try_recv_locked(this, out, &wake);
   if (st != RecvStatus::kWouldBlock || !block) {
     lock_.unlock();
-    if (wake) wake->waiter->wake();
+    if (wake.node) ChanOps::wake(wake);
     return st;
   }
   Waiter w;
   ChanWaitNode n;
   n.waiter = &w;
   n.elem = out;
-  ChanOps::push(recvq_, &n);
+  ChanOps::push(recvq_, &n, w.task());
   w.wait(WaitReason::kChanRecv, &lock_);
   return n.success ? RecvStatus::kValue : RecvStatus::kClosed;
 }
 
 void ChanCore::close() {
-  // Every receiver (the buffer is empty if any wait) and every sender leaves with success=false.
-  // They are taken off the queues in batches under the lock and woken outside it; no new ones
-  // can join once closed_ is set. The nodes and waiters live on the parked tasks' stacks, a page
-  // apart: the walk asks for the node 8 places ahead of the one it takes, and each batch then
-  // asks for all of its waiters and all of their tasks before waking them, so the cache misses
-  // overlap instead of coming one after another.
+  // Every receiver (the buffer is empty if any wait) and every sender leaves with success=false,
+  // which its node holds from the start. They are taken off the queues in batches under the
+  // lock and woken outside it; no new ones can join once closed_ is set. A task in a plain send
+  // or receive is woken from its slot alone: its node, on its stack, a page away from the next
+  // one, is not touched, so a close over many parked tasks reads only the ring and their
+  // records. The walk asks for what it will touch 8 places ahead.
   constexpr int kBatch = 64;
-  ChanWaitNode* batch[kBatch];
+  ChanWaitSlot batch[kBatch];
   bool first = true;
   for (;;) {
     int n = 0;
@@ -247,18 +236,16 @@ void ChanCore::close() {
     while (n < kBatch) {
       ChanOps::prefetch_ahead(recvq_, 8);
       ChanOps::prefetch_ahead(sendq_, 8);
-      ChanWaitNode* w = ChanOps::dequeue(recvq_);
-      if (w == nullptr) w = ChanOps::dequeue(sendq_);
-      if (w == nullptr) break;
-      w->success = false;
-      batch[n++] = w;
+      ChanWaitSlot e = ChanOps::dequeue(recvq_);
+      if (!e.node) e = ChanOps::dequeue(sendq_);
+      if (!e.node) break;
+      batch[n++] = e;
     }
     lock_.unlock();
-    for (int i = 0; i < n; ++i) __builtin_prefetch(batch[i]->waiter, 1);
-    for (int i = 0; i < n; ++i) batch[i]->waiter->prefetch_for_wake();
-    // Once woken, a waiter's task may run and leave: nothing of batch[i] is read after its
-    // wake().
-    for (int i = 0; i < n; ++i) batch[i]->waiter->wake();
+    for (int i = 0; i < n; ++i) {
+      if (!batch[i].task) batch[i].node->waiter->prefetch_for_wake();
+    }
+    for (int i = 0; i < n; ++i) ChanOps::wake(batch[i]);
     if (n < kBatch) return;
   }
 }
@@ -335,7 +322,7 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
   // Tries case i. REQUIRES: its channel locked. kDone: it completed (wake, when set, is a
   // waiter to wake once the lock is released); kClosedSend: a send on a closed channel.
   enum class Poll { kNotReady, kDone, kClosedSend };
-  auto poll_locked = [&](int i, ChanWaitNode** wake) {
+  auto poll_locked = [&](int i, ChanWaitSlot* wake) {
     SelectCase& c = cases[i];
     if (c.is_send) {
       if (c.chan->closed_) return Poll::kClosedSend;
@@ -353,13 +340,13 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
   // for the pass whose answer (default, or waiting) needs every channel at one instant.
   for (int k = 0; k < n; ++k) {
     int i = poll[k];
-    ChanWaitNode* wake = nullptr;
+    ChanWaitSlot wake{};
     ChanOps::lock(cases[i].chan);
     Poll r = poll_locked(i, &wake);
     ChanOps::unlock(cases[i].chan);
     if (r == Poll::kClosedSend) throw ChanClosedError();
     if (r == Poll::kDone) {
-      if (wake) wake->waiter->wake();
+      if (wake.node) ChanOps::wake(wake);
       return i;
     }
   }
@@ -370,7 +357,7 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
     locks.lock();
     for (int k = 0; k < n; ++k) {
       int i = poll[k];
-      ChanWaitNode* wake = nullptr;
+      ChanWaitSlot wake{};
       Poll r = poll_locked(i, &wake);
       if (r == Poll::kClosedSend) {
         locks.unlock();
@@ -378,7 +365,7 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
       }
       if (r == Poll::kDone) {
         locks.unlock();
-        if (wake) wake->waiter->wake();
+        if (wake.node) ChanOps::wake(wake);
         return i;
       }
     }
@@ -408,9 +395,9 @@ int select_impl(SelectCase* cases, int n, bool has_default, int64_t deadline_ns)
     node.case_index = i;
     node.success = false;
     if (cases[i].is_send) {
-      ChanOps::push(cases[i].chan->sendq_, &node);
+      ChanOps::push(cases[i].chan->sendq_, &node, nullptr);
     } else {
-      ChanOps::push(cases[i].chan->recvq_, &node);
+      ChanOps::push(cases[i].chan->recvq_, &node, nullptr);
     }
   }
   struct TimeoutArg {

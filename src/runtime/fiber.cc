@@ -61,6 +61,10 @@ void fatal(const char* msg, const Fiber* f) {
   std::_Exit(2);
 }
 
+void seg_ring_out_of_memory() {
+  fatal("out of memory for a runtime queue");
+}
+
 void fatal_stack_overflow(const Fiber* f) {
   fatal("stack overflow: the task used more than its stack (raise RuntimeOptions::stack_size)", f);
 }

@@ -10,6 +10,7 @@
 #include "weft/runtime/detail/source_site.h"
 
 #include "weft/runtime/detail/park.h"
+#include "weft/runtime/detail/seg_ring.h"
 #include "weft/runtime/detail/spinlock.h"
 #include "weft/runtime/detail/task_fn.h"
 #include "weft/runtime/detail/timer.h"

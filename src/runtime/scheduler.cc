@@ -41,13 +41,11 @@ namespace {
 struct Sched {
   // Short critical sections only (queues, idle lists); spins, then yields the thread.
   SpinLock lock;
-  // global run queue: a ring of fiber pointers that grows by doubling (a power of two), so
-  // taking a batch reads an array instead of chasing links through task records
-  Fiber** gq_ring = nullptr;
-  uint64_t gq_mask = 0;  // ring size - 1; meaningless while gq_ring is null
-  uint64_t gq_head = 0;  // sequence number of the oldest fiber
-  uint64_t gq_tail = 0;  // sequence number the next fiber takes
-  std::atomic<int64_t> gq_size{0};
+  // global run queue: fiber pointers in segments, so taking a batch reads an array instead of
+  // chasing links through task records, and a burst of a million readied tasks never copies
+  // the queue under the lock
+  SegRing<Fiber*> gq;
+  std::atomic<int64_t> gq_size{0};  // gq.size(), readable without the lock
   // processors
   Processor* allp[kMaxProcs] = {};
   std::atomic<int> nprocs{0};
@@ -91,33 +89,14 @@ uint32_t fast_rand(Machine* m) {
 
 // ----- global run queue (REQUIRES: sched lock) -----
 
-// Makes room for `extra` more fibers.
-void globrunq_reserve_locked(Sched& s, uint64_t extra) {
-  uint64_t used = s.gq_tail - s.gq_head;
-  uint64_t cap = s.gq_ring ? s.gq_mask + 1 : 0;
-  if (used + extra <= cap) return;
-  uint64_t ncap = cap ? cap * 2 : 256;
-  while (ncap < used + extra) ncap *= 2;
-  auto** ring = new (std::nothrow) Fiber*[ncap];
-  if (!ring) fatal("out of memory for the global run queue");
-  for (uint64_t i = 0; i < used; ++i) ring[i] = s.gq_ring[(s.gq_head + i) & s.gq_mask];
-  delete[] s.gq_ring;
-  s.gq_ring = ring;
-  s.gq_mask = ncap - 1;
-  s.gq_head = 0;
-  s.gq_tail = used;
-}
-
 void globrunqput_locked(Sched& s, Fiber* f) {
-  globrunq_reserve_locked(s, 1);
-  s.gq_ring[s.gq_tail++ & s.gq_mask] = f;
+  s.gq.push_back(f);
   s.gq_size.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Queues n fibers from an array, in order.
 void globrunqput_array_locked(Sched& s, Fiber* const* fs, uint64_t n) {
-  globrunq_reserve_locked(s, n);
-  for (uint64_t i = 0; i < n; ++i) s.gq_ring[s.gq_tail++ & s.gq_mask] = fs[i];
+  for (uint64_t i = 0; i < n; ++i) s.gq.push_back(fs[i]);
   s.gq_size.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
 }
 
@@ -132,15 +111,11 @@ void globrunqput_list_locked(Sched& s, Fiber* head) {
 }
 
 Fiber* globrunqpop_locked(Sched& s) {
-  if (s.gq_head == s.gq_tail) return nullptr;
-  Fiber* f = s.gq_ring[s.gq_head++ & s.gq_mask];
+  if (s.gq.empty()) return nullptr;
+  Fiber* f = s.gq.at(s.gq.head());
+  s.gq.pop_front();
   s.gq_size.fetch_sub(1, std::memory_order_relaxed);
-  if (s.gq_head == s.gq_tail && s.gq_mask >= 4096) {
-    // Drained after a burst: give the big ring back.
-    delete[] s.gq_ring;
-    s.gq_ring = nullptr;
-    s.gq_head = s.gq_tail = 0;
-  }
+  if (s.gq.empty()) s.gq.clear();  // drained after a burst: the segments go back
   return f;
 }
 

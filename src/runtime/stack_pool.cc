@@ -35,10 +35,13 @@ struct Pool {
   std::size_t page = 4096;
   long guarded_budget = 16384;
   long guarded_made = 0;
-  bool light_guards = false;   // the kernel has MADV_GUARD_INSTALL
-  std::vector<Stack> free;     // idle stacks, dirty or clean
-  std::size_t clean_from = 0;  // free[0, clean_from) had their memory returned
-  std::size_t aged_end = 0;    // free[clean_from, aged_end) were idle at the last trim too
+  bool light_guards = false;  // the kernel has MADV_GUARD_INSTALL
+  // Idle stacks whose memory is still resident, oldest first: handed out from the back (the
+  // warmest), given back to the kernel from the front. Segmented, so a million stacks coming
+  // back never copy the list under the lock.
+  SegRing<Stack> dirty;
+  std::size_t aged = 0;  // dirty's first `aged` were idle at the last trim too
+  SegRing<Stack> clean;  // idle stacks whose memory went back to the kernel
   struct Region {
     char* base;
     std::size_t len;
@@ -96,10 +99,10 @@ void grow(Pool& p) {
   if (guarded && protected_count < kChunkStacks) p.guarded_budget = p.guarded_made;
   p.regions.push_back(Pool::Region{c, total, stride, guarded});
   p.reserved.fetch_add(total, std::memory_order_relaxed);
-  // Push highest first so the lowest address is handed out first.
+  // Push highest first so the lowest address is handed out first. Fresh stacks count as clean.
   for (std::size_t i = kChunkStacks; i-- > 0;) {
     char* base = guarded ? c + i * stride + p.page : c + i * stride;
-    p.free.push_back(Stack{base, sz, guarded && i < protected_count});
+    p.clean.push_back(Stack{base, sz, guarded && i < protected_count});
   }
 }
 
@@ -125,6 +128,23 @@ void stack_pool_init(std::size_t stack_size, long guarded_stacks) {
   p.guarded_budget = guarded_stacks;
 }
 
+namespace {
+
+// Takes the warmest idle stack. REQUIRES: the pool lock held and an idle stack.
+Stack take_idle_locked(Pool& p) {
+  SegRing<Stack>& from = p.dirty.empty() ? p.clean : p.dirty;
+  Stack s = from.at(from.tail() - 1);
+  from.pop_back();
+  if (p.aged > p.dirty.size()) p.aged = p.dirty.size();
+  return s;
+}
+
+void put_idle_locked(Pool& p, const Stack& s) {
+  p.dirty.push_back(s);
+}
+
+}  // namespace
+
 Stack stack_alloc(StackCache* cache) {
   Pool& p = pool();
   if (cache && cache->count > 0) {
@@ -135,20 +155,17 @@ Stack stack_alloc(StackCache* cache) {
   for (;;) {
     {
       std::lock_guard<SpinLock> g(p.lock);
-      if (!p.free.empty()) {
-        Stack s = p.free.back();
-        p.free.pop_back();
+      if (!p.dirty.empty() || !p.clean.empty()) {
+        Stack s = take_idle_locked(p);
         std::size_t taken = 1;
         // Refill the cache with a few more while we hold the lock.
-        while (cache && cache->count < StackCache::kBatch / 2 && !p.free.empty()) {
-          cache->items[cache->count++] = p.free.back();
-          p.free.pop_back();
+        while (cache && cache->count < StackCache::kBatch / 2 &&
+               (!p.dirty.empty() || !p.clean.empty())) {
+          cache->items[cache->count++] = take_idle_locked(p);
           ++taken;
         }
         if (cache) cache->count_seen.store(cache->count, std::memory_order_relaxed);
         p.outside.fetch_add(taken, std::memory_order_relaxed);
-        if (p.clean_from > p.free.size()) p.clean_from = p.free.size();
-        if (p.aged_end > p.free.size()) p.aged_end = p.free.size();
         san::unpoison(s.base, s.size);
         return s;
       }
@@ -166,17 +183,17 @@ void stack_free(StackCache* cache, Stack s) {
     return;
   }
   std::lock_guard<SpinLock> g(p.lock);
-  p.free.push_back(s);
   std::size_t returned = 1;
   // Spill a batch, oldest first, so the cache keeps the warmest stacks.
   if (cache) {
-    for (int i = 0; i < StackCache::kBatch; ++i) p.free.push_back(cache->items[i]);
+    for (int i = 0; i < StackCache::kBatch; ++i) put_idle_locked(p, cache->items[i]);
     for (int i = StackCache::kBatch; i < cache->count; ++i)
       cache->items[i - StackCache::kBatch] = cache->items[i];
     cache->count -= StackCache::kBatch;
     cache->count_seen.store(cache->count, std::memory_order_relaxed);
     returned += StackCache::kBatch;
   }
+  put_idle_locked(p, s);
   p.outside.fetch_sub(returned, std::memory_order_relaxed);
 }
 
@@ -184,46 +201,59 @@ void stack_cache_flush(StackCache* cache) {
   Pool& p = pool();
   std::lock_guard<SpinLock> g(p.lock);
   p.outside.fetch_sub(static_cast<std::size_t>(cache->count), std::memory_order_relaxed);
-  while (cache->count > 0) p.free.push_back(cache->items[--cache->count]);
+  for (int i = 0; i < cache->count; ++i) put_idle_locked(p, cache->items[i]);
+  cache->count = 0;
   cache->count_seen.store(0, std::memory_order_relaxed);
 }
 
 void stack_pool_trim(bool all) {
+  // Unless asked for all, only stacks that were already idle at the previous pass go back to
+  // the kernel, so a working set that cycles through the pool stays warm. The lock is taken
+  // for one batch at a time, so tasks freeing and taking stacks meanwhile wait for a batch at
+  // most, never for the whole pass.
+  constexpr std::size_t kTrimBatch = 4096;
   Pool& p = pool();
-  std::vector<Stack> dirty;
+  std::size_t left;
   {
-    // Unless asked for all, only stacks that were already idle at the previous pass go back to
-    // the kernel, so a working set that cycles through the pool stays warm.
     std::lock_guard<SpinLock> g(p.lock);
-    std::size_t end = all ? p.free.size() : std::min(p.aged_end, p.free.size());
-    if (end <= p.clean_from) {
-      p.aged_end = p.free.size();
-      return;
-    }
-    auto first = p.free.begin() + static_cast<std::ptrdiff_t>(p.clean_from);
-    auto last = p.free.begin() + static_cast<std::ptrdiff_t>(end);
-    dirty.assign(first, last);
-    p.free.erase(first, last);
+    left = all ? p.dirty.size() : p.aged;
   }
-  // Coalesce neighbours so one madvise covers a run of stacks.
-  std::sort(dirty.begin(), dirty.end(),
-            [](const Stack& a, const Stack& b) { return a.base < b.base; });
-  for (std::size_t i = 0; i < dirty.size();) {
-    char* start = dirty[i].base;
-    char* end = dirty[i].base + dirty[i].size;
-    std::size_t j = i + 1;
-    while (j < dirty.size() && dirty[j].base == end) {
-      end += dirty[j].size;
-      ++j;
+  std::vector<Stack> batch;
+  batch.reserve(std::min(left, kTrimBatch));
+  while (left > 0) {
+    batch.clear();
+    {
+      std::lock_guard<SpinLock> g(p.lock);
+      // Stacks handed out meanwhile came from the back, and take_idle_locked lowered `aged`
+      // for them: the front is still the oldest, and still aged for the first `aged`.
+      left = std::min(left, all ? p.dirty.size() : p.aged);
+      while (left > 0 && batch.size() < kTrimBatch) {
+        batch.push_back(p.dirty.at(p.dirty.head()));
+        p.dirty.pop_front();
+        --left;
+        if (p.aged > 0) --p.aged;
+      }
     }
-    ::madvise(start, static_cast<std::size_t>(end - start), MADV_DONTNEED);
-    i = j;
+    if (batch.empty()) break;
+    // Coalesce neighbours so one madvise covers a run of stacks.
+    std::sort(batch.begin(), batch.end(),
+              [](const Stack& a, const Stack& b) { return a.base < b.base; });
+    for (std::size_t i = 0; i < batch.size();) {
+      char* start = batch[i].base;
+      char* end = batch[i].base + batch[i].size;
+      std::size_t j = i + 1;
+      while (j < batch.size() && batch[j].base == end) {
+        end += batch[j].size;
+        ++j;
+      }
+      ::madvise(start, static_cast<std::size_t>(end - start), MADV_DONTNEED);
+      i = j;
+    }
+    std::lock_guard<SpinLock> g(p.lock);
+    for (const Stack& s : batch) p.clean.push_back(s);
   }
   std::lock_guard<SpinLock> g(p.lock);
-  std::size_t at = std::min(p.clean_from, p.free.size());
-  p.free.insert(p.free.begin() + static_cast<std::ptrdiff_t>(at), dirty.begin(), dirty.end());
-  p.clean_from = at + dirty.size();
-  p.aged_end = p.free.size();
+  p.aged = p.dirty.size();
 }
 
 std::size_t stack_reserved_bytes() noexcept {

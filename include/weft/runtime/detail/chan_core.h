@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "weft/runtime/detail/seg_ring.h"
 #include "weft/runtime/detail/spinlock.h"
 
 namespace weft::detail {
@@ -24,17 +25,23 @@ inline constexpr ElemOps kElemOps = {
     [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
 
 struct ChanWaitNode;
+struct Fiber;
 
-// ChanWaitQueue holds a channel's waiting senders or receivers in arrival order: a ring of node
-// pointers indexed by sequence number, so a walk over many waiters (close) reads the pointers in
-// order and can fetch the nodes, which live on the waiting tasks' stacks, ahead of use. A waiter
-// that leaves early (a select that fired elsewhere) leaves a null slot behind.
+// ChanWaitSlot is one place in a wait queue: the waiter's node, which lives on the waiting
+// task's (or thread's) stack, and, for a task in a plain send or receive, the task itself, so
+// that close() can wake it from its record without touching its stack. node is null for a
+// waiter that left early.
+struct ChanWaitSlot {
+  ChanWaitNode* node;
+  Fiber* task;  // set only for a task's plain send or receive (never for select or a thread)
+};
+
+// ChanWaitQueue holds a channel's waiting senders or receivers in arrival order, addressed by
+// sequence number, so a walk over many waiters (close) reads them in order. A waiter that leaves
+// early (a select that fired elsewhere) leaves an empty slot behind.
 struct ChanWaitQueue {
-  ChanWaitNode** ring = nullptr;
-  uint64_t head = 0;  // sequence number of the oldest slot in use
-  uint64_t tail = 0;  // sequence number the next waiter takes
-  uint32_t mask = 0;  // ring size - 1 (a power of two); meaningless while ring is null
-  uint32_t live = 0;  // waiters queued (the non-null slots in [head, tail))
+  SegRing<ChanWaitSlot> ring;
+  uint32_t live = 0;  // waiters queued (the non-empty slots in the ring)
 };
 
 // RecvStatus is what a receive found.

@@ -67,6 +67,8 @@ class Waiter {
   }
   int32_t claimed() const noexcept { return claimed_.load(std::memory_order_acquire); }
   bool is_task() const noexcept { return fiber_ != nullptr; }
+  // The waiting task, or nullptr for a plain thread.
+  Fiber* task() const noexcept { return fiber_; }
   // Asks the CPU to start loading what wake() touches, for a waker about to wake many.
   void prefetch_for_wake() const noexcept {
     if (fiber_) __builtin_prefetch(fiber_, 1);
