@@ -240,6 +240,7 @@ struct SchedConfig {
   std::size_t stack_size = 256 * 1024;
   bool migrate_on_yield = false;
   int64_t stuck_threshold_ns = 10'000'000;
+  int64_t idle_poll_ns = 0;  // 0: off
 };
 const SchedConfig& sched_config() noexcept;
 // Starts the runtime once (later calls do nothing).
@@ -298,6 +299,8 @@ void netpoll_break() noexcept;
 // Number of tasks parked on I/O now.
 int64_t netpoll_waiters() noexcept;
 int64_t netpoll_last_poll_ns() noexcept;
+// When a poll last made a task runnable (steady ns; 0 if never).
+int64_t netpoll_last_ready_ns() noexcept;
 // The deadline the blocked poller sleeps until (INT64_MAX when none is blocked or forever).
 extern std::atomic<int64_t> g_netpoll_until;
 extern std::atomic<bool> g_netpoll_blocked;

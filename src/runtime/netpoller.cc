@@ -26,6 +26,7 @@ int g_breakfd = -1;
 std::atomic<bool> g_break_pending{false};
 std::atomic<int64_t> g_waiters{0};
 std::atomic<int64_t> g_last_poll{0};
+std::atomic<int64_t> g_last_ready{0};  // when a poll last made a task runnable
 char g_break_marker;
 
 SpinLock g_free_lock;
@@ -140,6 +141,10 @@ int64_t netpoll_last_poll_ns() noexcept {
   return g_last_poll.load(std::memory_order_relaxed);
 }
 
+int64_t netpoll_last_ready_ns() noexcept {
+  return g_last_ready.load(std::memory_order_relaxed);
+}
+
 Fiber* netpoll(int64_t timeout_ns) {
   if (g_epfd < 0) return nullptr;
   epoll_event events[128];
@@ -190,6 +195,7 @@ Fiber* netpoll(int64_t timeout_ns) {
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) push(unblock(pd, 'r', true));
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) push(unblock(pd, 'w', true));
   }
+  if (head) g_last_ready.store(now_ns(), std::memory_order_relaxed);
   return head;
 }
 

@@ -480,6 +480,40 @@ bool reclaim_stuck(Machine* m) {
   return false;
 }
 
+// The idle poll's window is cfg.idle_poll_ns >> g_idle_poll_shift: halved by every poll that
+// found nothing, back in full after an event that followed a sleep shorter than the full window.
+std::atomic<int> g_idle_poll_shift{0};
+constexpr int kIdlePollOff = 12;  // at this shift the window is under 0.1% of itself: skipped
+
+// With network events a moment ago, the next one is likely microseconds away: polls for it
+// without sleeping for a short while (one machine at a time) before m gives up its P. Going to
+// sleep in epoll_wait and being woken costs both sides more than that on a virtual machine: the
+// waker's CPU sends an interrupt, and the sleeper's thread is charged for its wake-up. Returns a
+// fiber, or nullptr when nothing came (or the local or global queue filled meanwhile).
+Fiber* idle_poll(Machine* m) {
+  Sched& s = sched();
+  int shift = g_idle_poll_shift.load(std::memory_order_relaxed);
+  if (s.cfg.idle_poll_ns == 0 || shift >= kIdlePollOff || netpoll_waiters() == 0) return nullptr;
+  int64_t now = now_ns();
+  if (now - netpoll_last_ready_ns() > 1'000'000) return nullptr;  // no recent I/O
+  if (g_netpoll_blocked.exchange(true, std::memory_order_acq_rel)) return nullptr;
+  Processor* p = m->p;
+  int64_t until = std::min(now + (s.cfg.idle_poll_ns >> shift), earliest_timer());
+  Fiber* list = nullptr;
+  do {
+    for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+    list = netpoll(0);
+  } while (!list && runq_empty(p) && s.gq_size.load(std::memory_order_relaxed) == 0 &&
+           now_ns() < until);
+  g_netpoll_blocked.store(false, std::memory_order_release);
+  if (!list) {
+    if (now_ns() >= until) g_idle_poll_shift.store(shift + 1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  inject_list(list->next);
+  return list;
+}
+
 // Finds a runnable fiber; blocks (polling the network, or parked) until there is one.
 // Returns with m->p set.
 Fiber* find_runnable(Machine* m) {
@@ -531,6 +565,9 @@ top:
     }
   }
 
+  if (Fiber* f = idle_poll(m)) return f;
+  if (!runq_empty(p) || s.gq_size.load(std::memory_order_relaxed) > 0) goto top;
+
   // Nothing to do: give up the P.
   {
     std::lock_guard<SpinLock> g(s.lock);
@@ -564,7 +601,12 @@ top:
     if (next_timer != INT64_MAX) timeout = std::max<int64_t>(0, next_timer - now_ns());
     g_netpoll_until.store(next_timer, std::memory_order_release);
     if (s.gq_size.load(std::memory_order_acquire) > 0 || any_runq_nonempty(s)) timeout = 0;
+    int64_t slept_from = now_ns();
     Fiber* list = netpoll(timeout);
+    // An event that came sooner than the idle poll's full window: polling would have caught it
+    // without this sleep, so the window comes back in full.
+    if (list && now_ns() - slept_from < s.cfg.idle_poll_ns)
+      g_idle_poll_shift.store(0, std::memory_order_relaxed);
     g_netpoll_until.store(INT64_MAX, std::memory_order_release);
     g_netpoll_blocked.store(false, std::memory_order_release);
     std::unique_lock<SpinLock> g(s.lock);
@@ -932,6 +974,9 @@ void ensure_started(const RuntimeOptions& opts) {
     s.cfg.migrate_on_yield = opts.migrate_on_yield || (mig && std::strcmp(mig, "1") == 0);
     if (opts.stuck_threshold.count() > 0)
       s.cfg.stuck_threshold_ns = opts.stuck_threshold.count() * 1'000'000;
+    int64_t idle_poll_us = opts.idle_poll.count();
+    if (const char* e = std::getenv("WEFT_IDLE_POLL_US")) idle_poll_us = std::atoll(e);
+    s.cfg.idle_poll_ns = std::max<int64_t>(0, idle_poll_us) * 1000;
     stack_pool_init(s.cfg.stack_size, opts.guarded_stacks);
     netpoll_init();
     {
