@@ -299,6 +299,10 @@ void netpoll_break() noexcept;
 // Number of tasks parked on I/O now.
 int64_t netpoll_waiters() noexcept;
 int64_t netpoll_last_poll_ns() noexcept;
+// Whether a break (netpoll_break) waits to be read by a poll.
+bool netpoll_break_pending() noexcept;
+// How many breaks polls have read so far.
+uint64_t netpoll_breaks_taken() noexcept;
 // When a poll last made a task runnable (steady ns; 0 if never).
 int64_t netpoll_last_ready_ns() noexcept;
 // The deadline the blocked poller sleeps until (INT64_MAX when none is blocked or forever).

@@ -24,6 +24,7 @@ constexpr uintptr_t kNil = 0, kReady = 1, kWait = 2;
 int g_epfd = -1;
 int g_breakfd = -1;
 std::atomic<bool> g_break_pending{false};
+std::atomic<uint64_t> g_breaks_taken{0};  // breaks a poll has read off the eventfd
 std::atomic<int64_t> g_waiters{0};
 std::atomic<int64_t> g_last_poll{0};
 std::atomic<int64_t> g_last_ready{0};  // when a poll last made a task runnable
@@ -134,6 +135,14 @@ void netpoll_break() noexcept {
   (void)ignored;
 }
 
+bool netpoll_break_pending() noexcept {
+  return g_break_pending.load(std::memory_order_acquire);
+}
+
+uint64_t netpoll_breaks_taken() noexcept {
+  return g_breaks_taken.load(std::memory_order_acquire);
+}
+
 int64_t netpoll_waiters() noexcept {
   return g_waiters.load(std::memory_order_acquire);
 }
@@ -184,6 +193,7 @@ Fiber* netpoll(int64_t timeout_ns) {
       ssize_t ignored = ::read(g_breakfd, &v, sizeof v);
       (void)ignored;
       g_break_pending.store(false, std::memory_order_release);
+      g_breaks_taken.fetch_add(1, std::memory_order_release);
       continue;
     }
     auto* pd = static_cast<PollDesc*>(events[i].data.ptr);

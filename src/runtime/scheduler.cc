@@ -481,33 +481,51 @@ bool reclaim_stuck(Machine* m) {
 }
 
 // The idle poll's window is cfg.idle_poll_ns >> g_idle_poll_shift: halved by every poll that
-// found nothing, back in full after an event that followed a sleep shorter than the full window.
+// ran its whole window for nothing, back in full after an event that followed a sleep shorter
+// than the full window.
 std::atomic<int> g_idle_poll_shift{0};
 constexpr int kIdlePollOff = 12;  // at this shift the window is under 0.1% of itself: skipped
 
 // With network events a moment ago, the next one is likely microseconds away: polls for it
-// without sleeping for a short while (one machine at a time) before m gives up its P. Going to
-// sleep in epoll_wait and being woken costs both sides more than that on a virtual machine: the
-// waker's CPU sends an interrupt, and the sleeper's thread is charged for its wake-up. Returns a
-// fiber, or nullptr when nothing came (or the local or global queue filled meanwhile).
+// without sleeping for a short while before m gives up its P. Going to sleep in epoll_wait and
+// being woken costs both sides more than that on a virtual machine: the waker's CPU sends an
+// interrupt, and the sleeper's thread is charged for its wake-up. Returns a fiber, or nullptr
+// when nothing came (or the local or global queue filled meanwhile).
+//
+// Only while the runtime has one processor. The poll takes the poller's role without being the
+// blocked poller that others count on: an M idling another P with timers leaves them to the
+// poller with a break, and a break swallowed by this poll would leave those timers to nobody.
+// With one P, its timers are m's own and run as soon as m looks for work again.
 Fiber* idle_poll(Machine* m) {
   Sched& s = sched();
   int shift = g_idle_poll_shift.load(std::memory_order_relaxed);
-  if (s.cfg.idle_poll_ns == 0 || shift >= kIdlePollOff || netpoll_waiters() == 0) return nullptr;
+  if (s.cfg.idle_poll_ns == 0 || shift >= kIdlePollOff || proc_count() != 1 ||
+      netpoll_waiters() == 0)
+    return nullptr;
   int64_t now = now_ns();
   if (now - netpoll_last_ready_ns() > 1'000'000) return nullptr;  // no recent I/O
   if (g_netpoll_blocked.exchange(true, std::memory_order_acq_rel)) return nullptr;
   Processor* p = m->p;
-  int64_t until = std::min(now + (s.cfg.idle_poll_ns >> shift), earliest_timer());
+  int64_t window_end = now + (s.cfg.idle_poll_ns >> shift);
+  int64_t until = std::min(window_end, earliest_timer());
+  // A timer armed meanwhile for before `until` breaks the poll (netpoll_break), as it would the
+  // blocked poller's sleep: the poll ends, and m then runs the timers or polls with them in mind.
+  g_netpoll_until.store(until, std::memory_order_release);
+  uint64_t breaks = netpoll_breaks_taken();
   Fiber* list = nullptr;
+  int64_t t = now;
   do {
     for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+    if (netpoll_break_pending()) break;  // left for the blocking poll that follows
     list = netpoll(0);
-  } while (!list && runq_empty(p) && s.gq_size.load(std::memory_order_relaxed) == 0 &&
-           now_ns() < until);
+    t = now_ns();
+  } while (!list && runq_empty(p) && s.gq_size.load(std::memory_order_relaxed) == 0 && t < until &&
+           netpoll_breaks_taken() == breaks);
+  g_netpoll_until.store(INT64_MAX, std::memory_order_release);
   g_netpoll_blocked.store(false, std::memory_order_release);
   if (!list) {
-    if (now_ns() >= until) g_idle_poll_shift.store(shift + 1, std::memory_order_relaxed);
+    // Only a poll that ran its whole window for nothing narrows the next one.
+    if (t >= window_end) g_idle_poll_shift.store(shift + 1, std::memory_order_relaxed);
     return nullptr;
   }
   inject_list(list->next);
@@ -603,9 +621,9 @@ top:
     if (s.gq_size.load(std::memory_order_acquire) > 0 || any_runq_nonempty(s)) timeout = 0;
     int64_t slept_from = now_ns();
     Fiber* list = netpoll(timeout);
-    // An event that came sooner than the idle poll's full window: polling would have caught it
-    // without this sleep, so the window comes back in full.
-    if (list && now_ns() - slept_from < s.cfg.idle_poll_ns)
+    // An event that came after a sleep shorter than the idle poll's full window: polling would
+    // have caught it without this sleep, so the window comes back in full.
+    if (list && timeout != 0 && now_ns() - slept_from < s.cfg.idle_poll_ns)
       g_idle_poll_shift.store(0, std::memory_order_relaxed);
     g_netpoll_until.store(INT64_MAX, std::memory_order_release);
     g_netpoll_blocked.store(false, std::memory_order_release);
@@ -976,7 +994,7 @@ void ensure_started(const RuntimeOptions& opts) {
       s.cfg.stuck_threshold_ns = opts.stuck_threshold.count() * 1'000'000;
     int64_t idle_poll_us = opts.idle_poll.count();
     if (const char* e = std::getenv("WEFT_IDLE_POLL_US")) idle_poll_us = std::atoll(e);
-    s.cfg.idle_poll_ns = std::max<int64_t>(0, idle_poll_us) * 1000;
+    s.cfg.idle_poll_ns = std::clamp<int64_t>(idle_poll_us, 0, 1000) * 1000;  // at most 1 ms
     stack_pool_init(s.cfg.stack_size, opts.guarded_stacks);
     netpoll_init();
     {
