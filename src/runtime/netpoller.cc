@@ -174,7 +174,8 @@ Fiber* netpoll(int64_t timeout_ns) {
       n = ::epoll_wait(g_epfd, events, 128, ms);
     }
   }
-  g_last_poll.store(now_ns(), std::memory_order_relaxed);
+  int64_t polled_at = now_ns();
+  g_last_poll.store(polled_at, std::memory_order_relaxed);
   Fiber* head = nullptr;
   auto push = [&head](Fiber* f) {
     if (!f) return;
@@ -205,7 +206,7 @@ Fiber* netpoll(int64_t timeout_ns) {
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) push(unblock(pd, 'r', true));
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) push(unblock(pd, 'w', true));
   }
-  if (head) g_last_ready.store(now_ns(), std::memory_order_relaxed);
+  if (head) g_last_ready.store(polled_at, std::memory_order_relaxed);
   return head;
 }
 

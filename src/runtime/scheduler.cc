@@ -102,12 +102,15 @@ void globrunqput_array_locked(Sched& s, Fiber* const* fs, uint64_t n) {
 
 // Queues a list linked through Fiber::next, in order.
 void globrunqput_list_locked(Sched& s, Fiber* head) {
+  int64_t n = 0;
   while (head) {
     Fiber* f = head;
     head = f->next;
     f->next = nullptr;
-    globrunqput_locked(s, f);
+    s.gq.push_back(f);
+    ++n;
   }
+  s.gq_size.fetch_add(n, std::memory_order_relaxed);
 }
 
 Fiber* globrunqpop_locked(Sched& s) {
@@ -583,8 +586,8 @@ top:
     }
   }
 
+  // (Work that arrived during an idle poll is found by the checks under the lock below.)
   if (Fiber* f = idle_poll(m)) return f;
-  if (!runq_empty(p) || s.gq_size.load(std::memory_order_relaxed) > 0) goto top;
 
   // Nothing to do: give up the P.
   {

@@ -36,11 +36,12 @@ struct RuntimeOptions {
   // at most; 0 (the default) never polls without sleeping. Going to sleep in epoll_wait and
   // being woken costs the waking CPU an interrupt and the sleeper its wake-up; under steady
   // I/O a short poll (Linux's net.core.busy_poll suggests 50 µs) catches the next event first,
-  // at the price of the CPU the poll burns. The window halves after each poll that found
-  // nothing and comes back in full when an event follows a sleep shorter than it. It acts only
-  // while the runtime has one processor (with more, the poll would stand in for the poller that
-  // other processors' timers count on). At most 1 ms. weft bench turns it on so that the server
-  // under test does not pay for waking the load generator. WEFT_IDLE_POLL_US overrides.
+  // at the price of the CPU the poll burns. The window halves after each poll that ran its
+  // whole length for nothing and comes back in full when an event follows a sleep shorter than
+  // it. It acts only while the runtime has one processor (with more, the poll would stand in
+  // for the poller that other processors' timers count on). At most 1 ms. weft bench turns it
+  // on so that the server under test does not pay for waking the load generator.
+  // WEFT_IDLE_POLL_US overrides.
   std::chrono::microseconds idle_poll{0};
 };
 

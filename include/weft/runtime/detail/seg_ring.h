@@ -84,8 +84,8 @@ class SegRing {
   void release() noexcept {
     if (!dir_) return;
     if (dir_mask_ == 0) {
-      std::free(small_dir_);
-      small_dir_ = nullptr;
+      std::free(small_ring_);
+      small_ring_ = nullptr;
     } else {
       for (uint64_t s = head_ >> kSegShift, last = tail_ >> kSegShift; s <= last; ++s)
         std::free(dir_[s & dir_mask_]);
@@ -124,8 +124,8 @@ class SegRing {
 
   void start() {
     shift_ = kMinShift;
-    small_dir_ = alloc_slots(uint64_t{1} << kMinShift);
-    dir_ = &small_dir_;
+    small_ring_ = alloc_slots(uint64_t{1} << kMinShift);
+    dir_ = &small_ring_;
     dir_mask_ = 0;
     head_ = tail_ = 0;
   }
@@ -136,15 +136,15 @@ class SegRing {
     T* ring = alloc_slots(uint64_t{1} << nshift);
     uint64_t nmask = (uint64_t{1} << nshift) - 1;
     for (uint64_t s = head_; s != tail_; ++s) ring[s & nmask] = at(s);
-    std::free(small_dir_);
-    small_dir_ = ring;
+    std::free(small_ring_);
+    small_ring_ = ring;
     shift_ = nshift;
   }
 
   // A full small ring of segment size becomes segments: the ring itself serves the head's
   // segment, and what of the queue lies in the next segment moves to a new one.
   void split_small() {
-    T* ring = small_dir_;
+    T* ring = small_ring_;
     T** dir = static_cast<T**>(std::malloc(4 * sizeof(T*)));
     if (!dir) seg_ring_out_of_memory();
     uint64_t h = head_ >> kSegShift;
@@ -152,7 +152,7 @@ class SegRing {
     for (uint64_t s = (h + 1) << kSegShift; s < tail_; ++s) next[s & kSegMask] = ring[s & kSegMask];
     dir[h & 3] = ring;
     dir[(h + 1) & 3] = next;
-    small_dir_ = nullptr;
+    small_ring_ = nullptr;
     dir_ = dir;
     dir_mask_ = 3;
   }
@@ -185,8 +185,8 @@ class SegRing {
     }
   }
 
-  T** dir_ = nullptr;           // the directory; &small_dir_ while the queue is one small ring
-  T* small_dir_ = nullptr;      // the small ring
+  T** dir_ = nullptr;           // the directory; &small_ring_ while the queue is one small ring
+  T* small_ring_ = nullptr;     // the small ring
   T* spare_ = nullptr;          // one freed segment kept for the next
   uint64_t head_ = 0;           // sequence number of the oldest value
   uint64_t tail_ = 0;           // sequence number the next value takes
