@@ -61,6 +61,28 @@ struct ChanOps {
     while (slot(q, q.ring.tail() - 1).node == nullptr) q.ring.pop_back();
   }
 
+  // Queues n, a plain send or receive, and blocks until its waker takes it; c's lock is held on
+  // entry and released once the waiter is parked. A task waits in its record alone (its waker
+  // readies it from the slot), so it needs no Waiter; a plain thread waits on one.
+  static void wait(ChanCore* c, Queue& q, Node* n, WaitReason reason) {
+    if (Fiber* self = current_fiber()) {
+      push(q, n, self);
+      park(
+          reason,
+          [](void* chan) {
+            static_cast<ChanCore*>(chan)->lock_.unlock();
+            return true;
+          },
+          c);
+      return;
+    }
+    Waiter w;
+    n->waiter = &w;
+    push(q, n, nullptr);
+    c->lock_.unlock();  // a wake-up meanwhile is not missed: the Waiter keeps it
+    w.wait(reason, nullptr);
+  }
+
   // Takes the first waiter that can still be woken (an empty slot when none); select waiters
   // already won elsewhere are dropped. A task's plain wait is taken without reading its node.
   static Slot dequeue(Queue& q) {
@@ -184,12 +206,9 @@ bool ChanCore::send(void* elem, bool block) {
     lock_.unlock();
     return false;
   }
-  Waiter w;
   ChanWaitNode n;
-  n.waiter = &w;
   n.elem = elem;
-  ChanOps::push(sendq_, &n, w.task());
-  w.wait(WaitReason::kChanSend, &lock_);
+  ChanOps::wait(this, sendq_, &n, WaitReason::kChanSend);
   if (!n.success) throw ChanClosedError();
   return true;
 }
@@ -203,12 +222,9 @@ RecvStatus ChanCore::recv(void* out, bool block) {
     if (wake.node) ChanOps::wake(wake);
     return st;
   }
-  Waiter w;
   ChanWaitNode n;
-  n.waiter = &w;
   n.elem = out;
-  ChanOps::push(recvq_, &n, w.task());
-  w.wait(WaitReason::kChanRecv, &lock_);
+  ChanOps::wait(this, recvq_, &n, WaitReason::kChanRecv);
   return n.success ? RecvStatus::kValue : RecvStatus::kClosed;
 }
 

@@ -1,9 +1,11 @@
 // The G-P-M scheduler: per-P run queues with runnext, a global queue, work stealing, spinning
 // and parked machines, hand-off of a processor around blocking calls, and deadlock detection.
+#include <linux/membarrier.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -195,6 +197,70 @@ Fiber* runq_take_head(Processor* p) {
   }
 }
 
+// ----- runnext without a locked instruction on the holder's side -----
+//
+// The holder of a P takes its runnext on most switches. A compare-and-swap there (a thief may
+// take it at the same moment) costs as much as the rest of a channel hand-off's switch, as it
+// waits for the stores before it to drain. Thieves, on the other hand, take a runnext only
+// after watching its P make no progress for a while. So the cost moves to them: a thief
+// announces itself (runnext_thieves), then has every thread of the process pass a full memory
+// barrier (asymmetric_barrier: membarrier(2), an interrupt to the CPUs running them), then waits
+// for a take in progress to end (runnext_taking) before its exchange. The holder raises
+// runnext_taking, then looks for thieves: when there are none, a thief that comes later will see
+// the raised flag after its barrier (or the holder will have seen the thief) and wait, so the
+// holder may take runnext with a plain load and store. Without membarrier both sides use the
+// exchange.
+bool g_runnext_fast = false;
+
+void runnext_fast_init() {
+  g_runnext_fast = ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+// Has every other running thread of the process pass a full memory barrier.
+void asymmetric_barrier() {
+  if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    fatal("membarrier failed after it was registered");
+}
+
+// Takes p's runnext (nullptr when empty or taken by a thief). REQUIRES: the caller holds p.
+Fiber* take_runnext(Processor* p) {
+  Fiber* next = p->runnext.load(std::memory_order_relaxed);
+  if (!next) return nullptr;
+  if (g_runnext_fast) {
+    p->runnext_taking.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (p->runnext_thieves.load(std::memory_order_acquire) == 0) {
+      next = p->runnext.load(std::memory_order_relaxed);
+      p->runnext.store(nullptr, std::memory_order_relaxed);
+      p->runnext_taking.store(false, std::memory_order_release);
+      return next;
+    }
+    p->runnext_taking.store(false, std::memory_order_release);
+  }
+  while (next && !p->runnext.compare_exchange_weak(next, nullptr, std::memory_order_acq_rel)) {
+  }
+  return next;
+}
+
+// A thief's side of the protocol: from enter to leave it may exchange victim's runnext.
+void runnext_thief_enter(Processor* victim) {
+  victim->runnext_thieves.fetch_add(1, std::memory_order_acq_rel);
+  if (!g_runnext_fast) return;
+  asymmetric_barrier();
+  // A take is a few instructions, unless the holder's thread was preempted in the middle.
+  for (int spins = 0; victim->runnext_taking.load(std::memory_order_acquire); ++spins) {
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+void runnext_thief_leave(Processor* victim) {
+  victim->runnext_thieves.fetch_sub(1, std::memory_order_release);
+}
+
 // Takes the next fiber of p: runnext first, except that every 64th pick in a row goes to the
 // queue, so two tasks handing the processor back and forth through runnext cannot starve the
 // rest (Go gets the same from runnext inheriting the time slice). REQUIRES: the caller owns p.
@@ -203,9 +269,7 @@ Fiber* runqget(Processor* p) {
     p->runnext_streak = 0;
     if (Fiber* f = runq_take_head(p)) return f;
   }
-  Fiber* next = p->runnext.load(std::memory_order_relaxed);
-  if (next && p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
-    return next;
+  if (Fiber* next = take_runnext(p)) return next;
   p->runnext_streak = 0;
   return runq_take_head(p);
 }
@@ -228,11 +292,17 @@ uint32_t runqgrab(Processor* victim, std::atomic<Fiber*>* batch, uint32_t batch_
             // runnext seen again is a new hand-off (the pair's other task), not one left
             // waiting: leave it.
             uint64_t tick = victim->published_tick.load(std::memory_order_relaxed);
-            for (int i = 0; i < 2000; ++i) __builtin_ia32_pause();
+            struct timespec pause_for {
+              0, 3000
+            };
+            ::nanosleep(&pause_for, nullptr);
             if (victim->published_tick.load(std::memory_order_relaxed) != tick) return 0;
           }
-          if (!victim->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
-            continue;
+          runnext_thief_enter(victim);
+          bool took =
+              victim->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel);
+          runnext_thief_leave(victim);
+          if (!took) continue;
           batch[batch_head % kRunQueueSize].store(next, std::memory_order_relaxed);
           return 1;
         }
@@ -998,6 +1068,7 @@ void ensure_started(const RuntimeOptions& opts) {
     int64_t idle_poll_us = opts.idle_poll.count();
     if (const char* e = std::getenv("WEFT_IDLE_POLL_US")) idle_poll_us = std::atoll(e);
     s.cfg.idle_poll_ns = std::clamp<int64_t>(idle_poll_us, 0, 1000) * 1000;  // at most 1 ms
+    runnext_fast_init();
     stack_pool_init(s.cfg.stack_size, opts.guarded_stacks);
     netpoll_init();
     {
@@ -1155,8 +1226,7 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
 }
 
 void ready(Fiber* f) noexcept {
-  FiberState st = FiberState::kParked;
-  if (!f->state.compare_exchange_strong(st, FiberState::kRunnable, std::memory_order_acq_rel))
+  if (f->state.load(std::memory_order_relaxed) != FiberState::kParked)
     fatal("ready() of a task that is not parked (woken twice, or before it parked)", f);
   make_runnable(current_machine(), f, true);
 }

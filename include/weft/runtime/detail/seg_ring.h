@@ -45,18 +45,12 @@ class SegRing {
 
   // Appends v and returns its sequence number. (v is a copy: it may come from the ring itself.)
   uint64_t push_back(T v) {
-    if (!dir_) start();
-    if (dir_mask_ == 0 && size() == (uint64_t{1} << shift_)) {
-      if (shift_ < kSegShift) {
-        grow_small();
-      } else {
-        split_small();
-      }
+    if (dir_mask_ == 0 && dir_ && size() < (uint64_t{1} << shift_)) {  // a small ring with room
+      uint64_t seq = tail_++;
+      small_ring_[seq & ((uint64_t{1} << shift_) - 1)] = v;
+      return seq;
     }
-    uint64_t seq = tail_++;
-    at(seq) = v;
-    if (dir_mask_ != 0 && (tail_ & kSegMask) == 0) add_tail_segment();
-    return seq;
+    return push_back_slow(v);
   }
 
   // Drops the value at head(). REQUIRES: !empty().
@@ -115,6 +109,22 @@ class SegRing {
 
  private:
   static constexpr uint64_t kSegMask = (uint64_t{1} << kSegShift) - 1;
+
+  // Appends v when the queue has no memory yet, or its ring or tail segment is full.
+  __attribute__((noinline)) uint64_t push_back_slow(T v) {
+    if (!dir_) start();
+    if (dir_mask_ == 0 && size() == (uint64_t{1} << shift_)) {
+      if (shift_ < kSegShift) {
+        grow_small();
+      } else {
+        split_small();
+      }
+    }
+    uint64_t seq = tail_++;
+    at(seq) = v;
+    if (dir_mask_ != 0 && (tail_ & kSegMask) == 0) add_tail_segment();
+    return seq;
+  }
 
   static T* alloc_slots(uint64_t n) {
     void* p = std::malloc(n * sizeof(T));
