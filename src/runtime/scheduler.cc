@@ -124,6 +124,73 @@ Fiber* globrunqpop_locked(Sched& s) {
   return f;
 }
 
+// ----- runnext without a locked instruction on the holder's side -----
+//
+// The holder of a P takes its runnext on most switches. A compare-and-swap there (a thief may
+// take it at the same moment) costs as much as the rest of a channel hand-off's switch, as it
+// waits for the stores before it to drain. Thieves, on the other hand, take a runnext only
+// after watching its P make no progress for a while. So the cost moves to them: a thief
+// announces itself (runnext_thieves), then has every thread of the process pass a full memory
+// barrier (asymmetric_barrier: membarrier(2), an interrupt to the CPUs running them), then waits
+// for a take in progress to end (runnext_taking) before its exchange. The holder raises
+// runnext_taking, then looks for thieves: when there are none, a thief that comes later will see
+// the raised flag after its barrier (or the holder will have seen the thief) and wait, so the
+// holder may take runnext with a plain load and store. Without membarrier both sides use the
+// exchange.
+bool g_runnext_fast = false;
+
+void runnext_fast_init() {
+  g_runnext_fast = ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+// Has every other running thread of the process pass a full memory barrier.
+void asymmetric_barrier() {
+  if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    fatal("membarrier failed after it was registered");
+}
+
+// Puts f (nullptr to empty it) in p's runnext and returns what was there (nullptr when empty or
+// taken by a thief). REQUIRES: the caller holds p.
+Fiber* swap_runnext(Processor* p, Fiber* f) {
+  if (g_runnext_fast) {
+    p->runnext_taking.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (p->runnext_thieves.load(std::memory_order_acquire) == 0) {
+      Fiber* old = p->runnext.load(std::memory_order_relaxed);
+      p->runnext.store(f, std::memory_order_release);  // a thief's exchange reads f's record
+      p->runnext_taking.store(false, std::memory_order_release);
+      return old;
+    }
+    p->runnext_taking.store(false, std::memory_order_release);
+  }
+  return p->runnext.exchange(f, std::memory_order_acq_rel);
+}
+
+// Takes p's runnext (nullptr when empty or taken by a thief). REQUIRES: the caller holds p.
+Fiber* take_runnext(Processor* p) {
+  if (!p->runnext.load(std::memory_order_relaxed)) return nullptr;
+  return swap_runnext(p, nullptr);
+}
+
+// A thief's side of the protocol: from enter to leave it may exchange victim's runnext.
+void runnext_thief_enter(Processor* victim) {
+  victim->runnext_thieves.fetch_add(1, std::memory_order_acq_rel);
+  if (!g_runnext_fast) return;
+  asymmetric_barrier();
+  // A take is a few instructions, unless the holder's thread was preempted in the middle.
+  for (int spins = 0; victim->runnext_taking.load(std::memory_order_acquire); ++spins) {
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+void runnext_thief_leave(Processor* victim) {
+  victim->runnext_thieves.fetch_sub(1, std::memory_order_release);
+}
+
 // ----- local run queue (Go's runq) -----
 
 bool runq_empty(Processor* p) {
@@ -165,7 +232,7 @@ void runqput(Processor* p, Fiber* f, bool next) {
       p->runnext.store(f, std::memory_order_release);
       return;
     }
-    Fiber* old = p->runnext.exchange(f, std::memory_order_acq_rel);
+    Fiber* old = swap_runnext(p, f);
     if (!old) return;
     f = old;
   }
@@ -195,70 +262,6 @@ Fiber* runq_take_head(Processor* p) {
                                            std::memory_order_relaxed))
       return f;
   }
-}
-
-// ----- runnext without a locked instruction on the holder's side -----
-//
-// The holder of a P takes its runnext on most switches. A compare-and-swap there (a thief may
-// take it at the same moment) costs as much as the rest of a channel hand-off's switch, as it
-// waits for the stores before it to drain. Thieves, on the other hand, take a runnext only
-// after watching its P make no progress for a while. So the cost moves to them: a thief
-// announces itself (runnext_thieves), then has every thread of the process pass a full memory
-// barrier (asymmetric_barrier: membarrier(2), an interrupt to the CPUs running them), then waits
-// for a take in progress to end (runnext_taking) before its exchange. The holder raises
-// runnext_taking, then looks for thieves: when there are none, a thief that comes later will see
-// the raised flag after its barrier (or the holder will have seen the thief) and wait, so the
-// holder may take runnext with a plain load and store. Without membarrier both sides use the
-// exchange.
-bool g_runnext_fast = false;
-
-void runnext_fast_init() {
-  g_runnext_fast = ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-
-// Has every other running thread of the process pass a full memory barrier.
-void asymmetric_barrier() {
-  if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-    fatal("membarrier failed after it was registered");
-}
-
-// Takes p's runnext (nullptr when empty or taken by a thief). REQUIRES: the caller holds p.
-Fiber* take_runnext(Processor* p) {
-  Fiber* next = p->runnext.load(std::memory_order_relaxed);
-  if (!next) return nullptr;
-  if (g_runnext_fast) {
-    p->runnext_taking.store(true, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (p->runnext_thieves.load(std::memory_order_acquire) == 0) {
-      next = p->runnext.load(std::memory_order_relaxed);
-      p->runnext.store(nullptr, std::memory_order_relaxed);
-      p->runnext_taking.store(false, std::memory_order_release);
-      return next;
-    }
-    p->runnext_taking.store(false, std::memory_order_release);
-  }
-  while (next && !p->runnext.compare_exchange_weak(next, nullptr, std::memory_order_acq_rel)) {
-  }
-  return next;
-}
-
-// A thief's side of the protocol: from enter to leave it may exchange victim's runnext.
-void runnext_thief_enter(Processor* victim) {
-  victim->runnext_thieves.fetch_add(1, std::memory_order_acq_rel);
-  if (!g_runnext_fast) return;
-  asymmetric_barrier();
-  // A take is a few instructions, unless the holder's thread was preempted in the middle.
-  for (int spins = 0; victim->runnext_taking.load(std::memory_order_acquire); ++spins) {
-    if (spins < 64) {
-      __builtin_ia32_pause();
-    } else {
-      std::this_thread::yield();
-    }
-  }
-}
-
-void runnext_thief_leave(Processor* victim) {
-  victim->runnext_thieves.fetch_sub(1, std::memory_order_release);
 }
 
 // Takes the next fiber of p: runnext first, except that every 64th pick in a row goes to the
