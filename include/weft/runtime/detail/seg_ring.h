@@ -40,7 +40,8 @@ class SegRing {
 
   // The value at seq. REQUIRES: head() <= seq < tail().
   T& at(uint64_t seq) noexcept {
-    return dir_[(seq >> shift_) & dir_mask_][seq & ((uint64_t{1} << shift_) - 1)];
+    if (dir_mask_ == 0) return small_ring_[seq & ((uint64_t{1} << shift_) - 1)];
+    return dir_[(seq >> kSegShift) & dir_mask_][seq & kSegMask];
   }
 
   // Appends v and returns its sequence number. (v is a copy: it may come from the ring itself.)
