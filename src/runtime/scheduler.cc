@@ -75,8 +75,12 @@ struct Sched {
   std::atomic<bool> started{false};
 };
 
-Sched& sched() {
-  static Sched* s = new Sched();
+__attribute__((noinline)) Sched* make_sched() {
+  return new Sched();  // never destroyed: runtime threads may outlive static destructors
+}
+
+inline Sched& sched() {
+  static Sched* s = make_sched();
   return *s;
 }
 
@@ -480,7 +484,11 @@ void make_runnable(Machine* m, Fiber* f, bool next, bool wake = true) {
     std::lock_guard<SpinLock> g(s.lock);
     globrunqput_locked(s, f);
   }
-  if (wake) wake_processor();
+  // wake_processor's first test inline: at every P running there is nobody to wake.
+  if (wake) {
+    Sched& s = sched();
+    if (s.active.load(std::memory_order_acquire) < s.cfg.max_procs) wake_processor();
+  }
 }
 
 int64_t earliest_timer() {
@@ -1001,19 +1009,13 @@ int resolve_max_procs(int requested) {
 
 }  // namespace
 
-void process_post(Machine* m, Fiber* f) {
-  PostAction action = m->post;
-  m->post = PostAction::kNone;
+namespace {
+
+// The post actions other than a park (process_post's common case, kept short).
+__attribute__((noinline)) void process_other_post(Machine* m, Fiber* f, PostAction action) {
   switch (action) {
-    case PostAction::kPark: {
-      // f's context is saved, so it is parked; the commit then makes it reachable (releases the
-      // lock it is queued under, publishes it to the poller, arms its timer). Nobody can ready
-      // it before that, so no atomic read-modify-write is needed here. After a successful
-      // commit f may already run elsewhere: do not touch it.
-      f->state.store(FiberState::kParked, std::memory_order_release);
-      if (f->commit && !f->commit(f->commit_arg)) make_runnable(m, f, true);  // cancelled
-      break;
-    }
+    case PostAction::kPark:
+      break;  // handled by process_post
     case PostAction::kYield:
       make_runnable(m, f, false, /*wake=*/false);
       break;
@@ -1049,6 +1051,23 @@ void process_post(Machine* m, Fiber* f) {
     case PostAction::kNone:
       fatal("task switched out without saying why", f);
   }
+}
+
+}  // namespace
+
+void process_post(Machine* m, Fiber* f) {
+  PostAction action = m->post;
+  m->post = PostAction::kNone;
+  if (action != PostAction::kPark) {
+    process_other_post(m, f, action);
+    return;
+  }
+  // f's context is saved, so it is parked; the commit then makes it reachable (releases the
+  // lock it is queued under, publishes it to the poller, arms its timer). Nobody can ready it
+  // before that, so no atomic read-modify-write is needed here. After a successful commit f
+  // may already run elsewhere: do not touch it.
+  f->state.store(FiberState::kParked, std::memory_order_release);
+  if (f->commit && !f->commit(f->commit_arg)) make_runnable(m, f, true);  // cancelled
 }
 
 void exit_current_fiber(Machine* m, Fiber* f) {
