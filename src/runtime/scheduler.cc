@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -297,12 +298,10 @@ uint32_t runqgrab(Processor* victim, std::atomic<Fiber*>* batch, uint32_t batch_
             // Let a running P pick its runnext first: a pair talking over a channel stays on
             // one thread. If the P switched tasks meanwhile it is making progress, and a
             // runnext seen again is a new hand-off (the pair's other task), not one left
-            // waiting: leave it.
+            // waiting: leave it. The wait sleeps (3 µs, as Go's): a spin here took the CPU
+            // from the victim's own thread when the machine had more threads than CPUs.
             uint64_t tick = victim->published_tick.load(std::memory_order_relaxed);
-            struct timespec pause_for {
-              0, 3000
-            };
-            ::nanosleep(&pause_for, nullptr);
+            std::this_thread::sleep_for(std::chrono::microseconds(3));
             if (victim->published_tick.load(std::memory_order_relaxed) != tick) return 0;
           }
           runnext_thief_enter(victim);
