@@ -14,7 +14,7 @@ namespace weft::detail {
 
 // ChanWaitNode is one waiting send or receive (Go's sudog).
 struct ChanWaitNode {
-  Waiter* waiter = nullptr;
+  Waiter* waiter = nullptr;  // null for a task's plain send or receive (its slot names it)
   void* elem = nullptr;
   uint64_t seq = 0;     // its slot in the queue while linked (kept for select and thread waiters)
   int case_index = -1;  // >= 0 when part of a select

@@ -185,9 +185,9 @@ struct alignas(64) Processor {
   std::atomic<uint32_t> runq_tail{0};
   std::atomic<Fiber*> runq[kRunQueueSize] = {};
   // Only the P's holder puts a task in runnext; thieves (and sysmon) may take it. The holder
-  // takes it without a locked instruction while no thief is at work (see take_runnext in
-  // scheduler.cc): runnext_taking says it is in such a take, runnext_thieves counts the
-  // thieves between announcing themselves and finishing their exchange.
+  // takes or replaces it without a locked instruction while no thief is at work (see
+  // swap_runnext in scheduler.cc): runnext_taking says it is in such a swap, runnext_thieves
+  // counts the thieves between announcing themselves and finishing their exchange.
   std::atomic<Fiber*> runnext{nullptr};
   std::atomic<bool> runnext_taking{false};
   std::atomic<int> runnext_thieves{0};
