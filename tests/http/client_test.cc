@@ -347,10 +347,12 @@ TEST(HttpClient, GzipMembersCorruptionAndBombs) {
 
 TEST(HttpClient, FollowsRedirects) {
   weft::run([] {
-    std::string addr;
     std::atomic<int> loops{0};
     TestServer s([&](http::ResponseWriter& w, http::Request& r) {
       std::string_view p = r.path();
+      // The server's own address, as the client named it (the test's copy is written after
+      // the server task started, so the handler must not read it).
+      const std::string addr(r.host());
       auto to = [&](int code, const std::string& loc) {
         w.header().set("Location", loc);
         w.write_header(code);
@@ -375,7 +377,7 @@ TEST(HttpClient, FollowsRedirects) {
       (void)w.write(std::string(r.method()) + " " + std::string(r.target()) + " [" +
                     (body ? body.value() : "?") + "]");
     });
-    addr = s.start();
+    const std::string addr = s.start();
     Client client;
 
     auto a = client.get(url_of(addr, "/abs"));

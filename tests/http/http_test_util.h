@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,24 @@ struct RawResponse {
     for (const auto& h : headers)
       if (weft::http::equal_fold(h.first, name)) ++n;
     return n;
+  }
+};
+
+// Collects the lines a server or middleware logs, from any task or thread. The lock is
+// what orders a line written by a server task before the test reads it (a reply that
+// crossed a socket orders them too, but not in ThreadSanitizer's eyes).
+struct LineSink {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  weft::http::LogSink sink() {
+    return [this](std::string_view line) {
+      std::lock_guard<std::mutex> g(mu);
+      lines.emplace_back(line);
+    };
+  }
+  std::vector<std::string> get() {
+    std::lock_guard<std::mutex> g(mu);
+    return lines;
   }
 };
 

@@ -28,6 +28,7 @@ namespace {
 namespace http = weft::http;
 using ::testing::HasSubstr;
 using weft_test::get_request;
+using weft_test::LineSink;
 using weft_test::RawClient;
 using weft_test::RawResponse;
 using weft_test::roundtrip;
@@ -109,22 +110,6 @@ http::Handler serve_text(std::string body, std::string type = "text/plain; chars
     (void)w.write(body);
   };
 }
-
-// Collects log lines from any thread.
-struct LineSink {
-  std::mutex mu;
-  std::vector<std::string> lines;
-  http::LogSink sink() {
-    return [this](std::string_view line) {
-      std::lock_guard<std::mutex> g(mu);
-      lines.emplace_back(line);
-    };
-  }
-  std::vector<std::string> get() {
-    std::lock_guard<std::mutex> g(mu);
-    return lines;
-  }
-};
 
 // ---- gzip -------------------------------------------------------------------------------------
 

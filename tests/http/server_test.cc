@@ -10,6 +10,7 @@
 namespace {
 
 using weft_test::get_request;
+using weft_test::LineSink;
 using weft_test::RawClient;
 using weft_test::roundtrip;
 using weft_test::TestServer;
@@ -278,8 +279,8 @@ TEST(HttpServer, HandlerExceptionGives500AndTheConnectionSurvives) {
       if (r.path() == "/boom") throw std::runtime_error("boom");
       (void)w.write("ok");
     });
-    std::string logged;
-    s.server().error_log = [&](std::string_view m) { logged = m; };
+    LineSink logged;
+    s.server().error_log = logged.sink();
     auto addr = s.start();
     RawClient c(addr);
     ASSERT_TRUE(c.send(get_request("/boom")));
@@ -290,7 +291,9 @@ TEST(HttpServer, HandlerExceptionGives500AndTheConnectionSurvives) {
     r = c.read_response();
     ASSERT_TRUE(r);
     EXPECT_EQ(r->body, "ok");
-    EXPECT_NE(logged.find("boom"), std::string::npos);
+    auto lines = logged.get();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("boom"), std::string::npos);
   });
 }
 
