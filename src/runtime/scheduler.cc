@@ -761,20 +761,43 @@ void schedule_loop(Machine* m) {
 void finish_fiber(Machine* m, Fiber* f);
 void stop_machine(Machine* m);
 
-// Asks the CPU for what the next tasks in p's queue touch first when they run: the saved frame
-// on the next one's stack, and the task record of the one after (whose frame the next call can
-// then find). A task parked for a while has both out of cache, its stack a TLB miss away; a
-// queue of woken tasks (a close() of a busy channel) otherwise pays those misses one after
-// another. Reads records that a thief may take meanwhile: only addresses to prefetch come of it.
+// Asks the CPU for what the next tasks in p's queue touch first when they run, far enough
+// ahead that the misses overlap the tasks running meanwhile. A task parked for a while has its
+// record and saved frame out of cache and its stack page out of the TLB (stacks lie a stack
+// size apart, so every one is its own page-table line too); a queue of woken tasks (a close()
+// of a busy channel) otherwise pays those misses one after another. Three distances:
+//   - the record kRecordAhead places on, all of its lines;
+//   - the saved frame kFrameAhead places on, its first lines;
+//   - every kWalkGroup tasks, one line on each of the next kWalkGroup stacks past that, issued
+//     together so the CPU's page walkers translate them side by side instead of one per task.
+// Reads records that a thief may take meanwhile: records are never unmapped, and only
+// addresses to prefetch come of it (a prefetch does not fault).
 __attribute__((no_sanitize("thread"))) void prefetch_upcoming(Processor* p) {
+  constexpr uint32_t kRecordAhead = 12;
+  constexpr uint32_t kFrameAhead = 2;
+  constexpr uint32_t kFrameLines = 8;
+  constexpr uint32_t kWalkGroup = 8;
+  static_assert(kFrameAhead + kWalkGroup < kRecordAhead, "the group reads prefetched records");
   uint32_t h = p->runq_head.load(std::memory_order_relaxed);
-  uint32_t t = p->runq_tail.load(std::memory_order_relaxed);
-  if (t == h) return;
-  Fiber* next = p->runq[h % kRunQueueSize].load(std::memory_order_relaxed);
-  if (t - h > 1)
-    __builtin_prefetch(p->runq[(h + 1) % kRunQueueSize].load(std::memory_order_relaxed));
-  if (auto* ctx = static_cast<const char*>(next->ctx)) {
-    for (int line = 0; line < 8; ++line) __builtin_prefetch(ctx + 64 * line);
+  uint32_t n = p->runq_tail.load(std::memory_order_relaxed) - h;
+  if (n == 0 || n > kRunQueueSize) return;  // empty, or a torn read of a changing queue
+  auto queued = [&](uint32_t i) {
+    return p->runq[(h + i) % kRunQueueSize].load(std::memory_order_relaxed);
+  };
+  if (n > kRecordAhead) {
+    const char* record = reinterpret_cast<const char*>(queued(kRecordAhead));
+    for (std::size_t off = 0; off < sizeof(Fiber); off += 64) __builtin_prefetch(record + off);
+  }
+  const uint32_t frame_at = n > kFrameAhead ? kFrameAhead : n - 1;
+  if (auto* ctx = static_cast<const char*>(queued(frame_at)->ctx)) {
+    for (uint32_t line = 0; line < kFrameLines; ++line) __builtin_prefetch(ctx + 64 * line);
+  }
+  if (h % kWalkGroup == 0 && n > kFrameAhead + kWalkGroup) {
+    void* frames[kWalkGroup];
+    for (uint32_t k = 0; k < kWalkGroup; ++k) frames[k] = queued(kFrameAhead + 1 + k)->ctx;
+    for (void* frame : frames) {
+      if (frame) __builtin_prefetch(frame);
+    }
   }
 }
 

@@ -175,23 +175,38 @@ TEST(Accounting, EveryRequestIsAResponseByStatusAndTheServerAgrees) {
 class RawServer {
  public:
   explicit RawServer(std::function<std::string(uint64_t)> reply) : reply_(std::move(reply)) {}
+  // Stops accepting and waits for every connection task, so none outlives the server (a
+  // connection ends when its client closes it, or at its deadline).
+  ~RawServer() {
+    stop();
+    done_.wait();
+  }
 
   std::string start() {
     auto l = weft::net::listen("127.0.0.1:0");
     if (!l) return {};
     listener_ = std::make_shared<weft::net::Listener>(std::move(l.value()));
+    done_.add(1);
     weft::go([this, l = listener_] {
       while (true) {
         auto c = l->accept();
-        if (!c) return;
-        weft::go([this, conn = std::make_shared<weft::net::Conn>(std::move(c.value()))] {
+        if (!c) break;
+        auto conn = std::make_shared<weft::net::Conn>(std::move(c.value()));
+        conn->set_deadline(weft::net::Clock::now() + std::chrono::seconds(30));
+        done_.add(1);
+        weft::go([this, conn] {
           serve(*conn);
+          conn->close();
+          done_.done();
         });
       }
+      done_.done();
     });
     return listener_->addr();
   }
-  void stop() { listener_->close(); }
+  void stop() {
+    if (listener_) listener_->close();
+  }
   uint64_t received() const { return received_.load(); }
 
  private:
@@ -218,6 +233,7 @@ class RawServer {
 
   std::function<std::string(uint64_t)> reply_;
   std::shared_ptr<weft::net::Listener> listener_;
+  weft::WaitGroup done_;
   std::atomic<uint64_t> received_{0};
 };
 
