@@ -1294,6 +1294,13 @@ Fiber* current_fiber() noexcept {
   return m ? m->current : nullptr;
 }
 
+bool lock_spin_worthwhile() noexcept {
+  Machine* m = current_machine();
+  if (!m || !m->current) return true;  // a thread: parking costs a futex sleep and wake
+  Processor* p = m->p;
+  return p && sched().cfg.max_procs > 1 && runq_empty(p);
+}
+
 void spawn(TaskFn fn, const SourceSite& site) {
   ensure_started(RuntimeOptions{});
   Machine* m = current_machine();

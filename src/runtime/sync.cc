@@ -135,7 +135,7 @@ using detail::WaitReason;
 
 bool Mutex::lock_slow(int64_t deadline_ns) {
   // Spin briefly when another processor may release soon.
-  if (detail::current_fiber() == nullptr || max_procs() > 1) {
+  if (detail::lock_spin_worthwhile()) {
     for (int i = 0; i < 64; ++i) {
       uint32_t s = state_.load(std::memory_order_relaxed);
       if ((s & kLocked) == 0 &&
