@@ -121,13 +121,13 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
       extern StackCache* machine_stack_cache(Machine*);
       to->stack = stack_alloc(machine_stack_cache(m));
       to->ctx = make_context(to->stack.base, to->stack.size, fiber_entry);
-      to->tsan_fiber = san::tsan_create();
+      to->san_fiber = san::tsan_create();
     }
     to->state.store(FiberState::kRunning, std::memory_order_relaxed);
     bottom = to->stack.base;
     size = to->stack.size;
     target = to->ctx;
-    tsan_target = to->tsan_fiber;
+    tsan_target = to->san_fiber;
   } else {
     bottom = m->sched_stack_bottom;
     size = m->sched_stack_size;
@@ -136,8 +136,8 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
   }
   m->prev = from;
   m->current = to;
-  void** fake = from ? (m->post == PostAction::kExit ? nullptr : &from->asan_fake_stack)
-                     : &m->asan_fake_stack;
+  void** fake =
+      from ? (m->post == PostAction::kExit ? nullptr : &from->san_fiber) : &m->asan_fake_stack;
   san::start_switch(fake, bottom, size);
   san::tsan_switch(tsan_target);
   swap_context(from ? &from->ctx : &m->sched_ctx, target);
@@ -147,7 +147,7 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
 void after_switch() {
   Machine* m = current_machine();
   Fiber* self = m->current;
-  san::finish_switch(self ? self->asan_fake_stack : m->asan_fake_stack);
+  san::finish_switch(self ? self->san_fiber : m->asan_fake_stack);
   Fiber* prev = m->prev;
   m->prev = nullptr;
   if (self) *m->eh = self->eh;
@@ -156,15 +156,14 @@ void after_switch() {
 
 void fiber_release_resources(Machine* m, Fiber* f) {
   extern StackCache* machine_stack_cache(Machine*);
-  san::tsan_destroy(f->tsan_fiber);
-  f->tsan_fiber = nullptr;
+  san::tsan_destroy(f->san_fiber);
   if (f->stack.base) {
     check_canary(f);
     stack_free(machine_stack_cache(m), f->stack);
     f->stack = Stack{};
   }
   f->ctx = nullptr;
-  f->asan_fake_stack = nullptr;
+  f->san_fiber = nullptr;
   f->eh = EhGlobals{};
 }
 

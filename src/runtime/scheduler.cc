@@ -841,7 +841,10 @@ Fiber* alloc_fiber(Processor* p) {
     f->next = nullptr;
     // The next spawn writes the next record, which a task ending on another CPU freed last:
     // start moving it here now.
-    if (p->free_fibers) __builtin_prefetch(p->free_fibers, 1);
+    if (const char* upcoming = reinterpret_cast<const char*>(p->free_fibers)) {
+      for (std::size_t off = 0; off < sizeof(Fiber); off += 64)
+        __builtin_prefetch(upcoming + off, 1);
+    }
     return f;
   }
   if (!p) {
@@ -872,7 +875,6 @@ Fiber* alloc_fiber(Processor* p) {
 void free_fiber(Processor* p, Fiber* f) {
   f->main = nullptr;
   f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
-  f->commit = nullptr;
   Sched& s = sched();
   if (!p) {
     f->next = nullptr;
@@ -1094,7 +1096,8 @@ void process_post(Machine* m, Fiber* f) {
   // before that, so no atomic read-modify-write is needed here. After a successful commit f
   // may already run elsewhere: do not touch it.
   f->state.store(FiberState::kParked, std::memory_order_release);
-  if (f->commit && !f->commit(f->commit_arg)) make_runnable(m, f, true);  // cancelled
+  bool (*commit)(void*) = m->post_commit;
+  if (commit && !commit(m->post_commit_arg)) make_runnable(m, f, true);  // cancelled
 }
 
 void exit_current_fiber(Machine* m, Fiber* f) {
@@ -1265,8 +1268,8 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
   f->state.store(FiberState::kParking, std::memory_order_relaxed);
   f->wait_reason.store(reason, std::memory_order_relaxed);
   f->wait_since_ns.store(coarse_now_ns(), std::memory_order_relaxed);
-  f->commit = commit;
-  f->commit_arg = arg;
+  m->post_commit = commit;
+  m->post_commit_arg = arg;
   switch_out(m, f, PostAction::kPark);
   f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
 }
