@@ -203,8 +203,12 @@ struct alignas(64) Processor {
   Processor* idle_link = nullptr;
   TimerHeap timers;
   StackCache stacks;
-  Fiber* free_fibers = nullptr;
-  int free_fiber_count = 0;
+  // Free task records, newest last; over kFiberCacheMax the oldest kFiberBatch go to the
+  // shared pool, and an empty cache takes a batch back.
+  static constexpr int kFiberCacheMax = 512;
+  static constexpr int kFiberBatch = 128;
+  Fiber* free_cache[kFiberCacheMax];
+  int free_count = 0;
   uint64_t next_id = 0, id_limit = 0;
   uint32_t runnext_streak = 0;  // runnext picks in a row; bounded so the queue is not starved
   // Tasks started on this P. Only the P's holder writes it (a load and a store, no locked

@@ -63,10 +63,9 @@ struct Sched {
   std::atomic<int> nmspinning{0};
   // fibers
   SpinLock free_lock;
-  // Free task records shared between processors, as chains linked through Fiber::next with
-  // their lengths: a processor takes or gives a whole chain without walking it (the records
-  // were last touched on other CPUs; walking them is a cache miss per record).
-  std::vector<std::pair<Fiber*, int>> free_chains;
+  // Free task records shared between processors, as pointers: a processor takes or gives a
+  // batch without touching the records, last written on other CPUs.
+  SegRing<Fiber*> free_pool;
   std::atomic<uint64_t> id_source{1};
   std::atomic<int> run_callers{0};
   std::atomic<int> service_threads{0};  // see add_service_threads
@@ -813,61 +812,58 @@ void execute(Machine* m, Fiber* f) {
   if (m->p) m->p->current.store(nullptr, std::memory_order_relaxed);
 }
 
-constexpr int kFiberCacheMax = 512;
-constexpr int kFiberBatch = 128;
-
-// Takes a free chain from the shared pool (nullptr when empty). REQUIRES: s.free_lock.
-Fiber* take_free_chain_locked(Sched& s, int* count) {
-  if (s.free_chains.empty()) return nullptr;
-  auto [head, n] = s.free_chains.back();
-  s.free_chains.pop_back();
-  *count = n;
-  return head;
+// Takes a record from the shared pool (nullptr when empty). REQUIRES: s.free_lock.
+Fiber* take_free_locked(Sched& s) {
+  if (s.free_pool.empty()) return nullptr;
+  Fiber* f = s.free_pool.at(s.free_pool.tail() - 1);
+  s.free_pool.pop_back();
+  return f;
 }
 
+// Records come from the processor's cache, an array: the one a spawn kAllocAhead spawns from
+// now will write is known, and asked for now. A record freed on another CPU (a task spawned
+// here and run there) is a few cache-line transfers away; one spawn ahead was too close.
 Fiber* alloc_fiber(Processor* p) {
+  constexpr int kAllocAhead = 4;
   Sched& s = sched();
-  if (p && !p->free_fibers) {
-    // Refill the processor's cache with one chain from the shared pool.
+  if (p && p->free_count == 0) {
+    // Refill the processor's cache with a batch from the shared pool.
     std::lock_guard<SpinLock> g(s.free_lock);
-    int n = 0;
-    p->free_fibers = take_free_chain_locked(s, &n);
-    p->free_fiber_count = n;
+    while (p->free_count < Processor::kFiberBatch) {
+      Fiber* f = take_free_locked(s);
+      if (!f) break;
+      p->free_cache[p->free_count++] = f;
+    }
   }
-  if (p && p->free_fibers) {
-    Fiber* f = p->free_fibers;
-    p->free_fibers = f->next;
-    --p->free_fiber_count;
-    f->next = nullptr;
-    // The next spawn writes the next record, which a task ending on another CPU freed last:
-    // start moving it here now.
-    if (const char* upcoming = reinterpret_cast<const char*>(p->free_fibers)) {
+  if (p && p->free_count > 0) {
+    Fiber* f = p->free_cache[--p->free_count];
+    if (p->free_count >= kAllocAhead) {
+      const char* upcoming =
+          reinterpret_cast<const char*>(p->free_cache[p->free_count - kAllocAhead]);
       for (std::size_t off = 0; off < sizeof(Fiber); off += 64)
         __builtin_prefetch(upcoming + off, 1);
     }
+    f->next = nullptr;
     return f;
   }
   if (!p) {
     std::lock_guard<SpinLock> g(s.free_lock);
-    int n = 0;
-    if (Fiber* f = take_free_chain_locked(s, &n)) {
-      if (n > 1) s.free_chains.emplace_back(f->next, n - 1);
+    if (Fiber* f = take_free_locked(s)) {
       f->next = nullptr;
       return f;
     }
   }
   // Make fibers a slab at a time: one allocation, one registry entry lock.
   constexpr int kSlab = 64;
+  static_assert(kSlab - 1 <= Processor::kFiberCacheMax);
   Fiber* slab = new Fiber[kSlab];
   registry_record_new(slab, kSlab);
-  for (int i = 1; i < kSlab; ++i) slab[i].next = i + 1 < kSlab ? &slab[i + 1] : nullptr;
   if (p) {
-    slab[kSlab - 1].next = p->free_fibers;
-    p->free_fibers = &slab[1];
-    p->free_fiber_count += kSlab - 1;
+    // The cache is empty here (else a record would have come from it).
+    for (int i = kSlab - 1; i >= 1; --i) p->free_cache[p->free_count++] = &slab[i];
   } else {
     std::lock_guard<SpinLock> g(s.free_lock);
-    s.free_chains.emplace_back(&slab[1], kSlab - 1);
+    for (int i = 1; i < kSlab; ++i) s.free_pool.push_back(&slab[i]);
   }
   return &slab[0];
 }
@@ -875,28 +871,24 @@ Fiber* alloc_fiber(Processor* p) {
 void free_fiber(Processor* p, Fiber* f) {
   f->main = nullptr;
   f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
+  f->next = nullptr;
   Sched& s = sched();
   if (!p) {
-    f->next = nullptr;
     std::lock_guard<SpinLock> g(s.free_lock);
-    s.free_chains.emplace_back(f, 1);
+    s.free_pool.push_back(f);
     return;
   }
-  if (p->free_fiber_count >= kFiberCacheMax) {
-    // Hand a chain to the shared pool in one trip. The walk that cuts it off is over records
-    // this processor freed itself, still in its cache.
-    Fiber* head = p->free_fibers;
-    Fiber* tail = head;
-    for (int i = 1; i < kFiberBatch; ++i) tail = tail->next;
-    p->free_fibers = tail->next;
-    tail->next = nullptr;
-    p->free_fiber_count -= kFiberBatch;
-    std::lock_guard<SpinLock> g(s.free_lock);
-    s.free_chains.emplace_back(head, kFiberBatch);
+  if (p->free_count == Processor::kFiberCacheMax) {
+    // Hand the oldest batch to the shared pool in one trip; the cache keeps the warmest.
+    constexpr int kBatch = Processor::kFiberBatch;
+    {
+      std::lock_guard<SpinLock> g(s.free_lock);
+      for (int i = 0; i < kBatch; ++i) s.free_pool.push_back(p->free_cache[i]);
+    }
+    std::copy(p->free_cache + kBatch, p->free_cache + p->free_count, p->free_cache);
+    p->free_count -= kBatch;
   }
-  f->next = p->free_fibers;
-  p->free_fibers = f;
-  ++p->free_fiber_count;
+  p->free_cache[p->free_count++] = f;
 }
 
 void finish_fiber(Machine* m, Fiber* f) {

@@ -161,7 +161,11 @@ class CondVar {
 
 // WaitGroup waits for a collection of tasks to finish (Go's sync.WaitGroup). add() with a
 // negative result, or done() more often than add(), throws std::logic_error.
-class WaitGroup {
+// It fills a cache line of its own: the tasks calling done() on other CPUs would otherwise
+// fight over the line with whatever lies next to it, typically the owner's own stack data
+// (1M tasks that only call done(), spawned by a loop beside the WaitGroup: 147 -> 123 ns a
+// task at 2 processors).
+class alignas(64) WaitGroup {
  public:
   WaitGroup() = default;
   WaitGroup(const WaitGroup&) = delete;
