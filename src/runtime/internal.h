@@ -118,7 +118,7 @@ struct AtomicSite {
 // rarer path needs. A record moves between CPUs with its task (made on one, run and freed on
 // another), so every line it spans is a transfer.
 struct alignas(64) Fiber {
-  Fiber* next = nullptr;  // run queue or free list link
+  Fiber* next = nullptr;  // link of a list of woken tasks (netpoll, inject_list); null otherwise
   std::atomic<FiberState> state{FiberState::kDead};
   std::atomic<WaitReason> wait_reason{WaitReason::kNone};  // relaxed: read by the dump
   void* ctx = nullptr;                                     // saved context while switched out

@@ -871,7 +871,6 @@ Fiber* alloc_fiber(Processor* p) {
 void free_fiber(Processor* p, Fiber* f) {
   f->main = nullptr;
   f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
-  f->next = nullptr;
   Sched& s = sched();
   if (!p) {
     std::lock_guard<SpinLock> g(s.free_lock);

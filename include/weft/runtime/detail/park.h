@@ -38,8 +38,8 @@ Fiber* current_fiber() noexcept;
 // thread (parking is a futex sleep), or in a task while other processors run (one may release
 // the lock soon) and this one has nothing else to run. A task with other tasks queued parks
 // at once instead: they run meanwhile, and a lock fought over by spinning CPUs moves between
-// their caches at every acquisition (8 tasks on 2 processors: 45-70 ns an operation spinning,
-// 17-20 ns parking).
+// their caches at every acquisition (8 tasks on 2 processors: 20-60 ns an operation spinning,
+// 16-21 ns parking).
 bool lock_spin_worthwhile() noexcept;
 
 // Parks the running task. commit(arg) runs after the task has been switched out and marked
