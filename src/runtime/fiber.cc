@@ -76,7 +76,7 @@ static void fiber_entry() {
   try {
     f->fn();
   } catch (...) {
-    if (f->main != nullptr) {
+    if (f->flags & Fiber::kIsMain) {
       extern void main_task_failed(MainWaiter*, std::exception_ptr) noexcept;
       main_task_failed(f->main, std::current_exception());
     } else {
@@ -92,9 +92,10 @@ static void fiber_entry() {
     }
   }
   f->fn.reset();
-  if (f->locals) {
+  if (f->flags & Fiber::kHasLocals) {
     auto* locals = f->locals;
     f->locals = nullptr;
+    f->flags &= ~Fiber::kHasLocals;
     for (auto& [p, del] : *locals) {
       if (p) del(p);
     }
@@ -108,9 +109,15 @@ static void fiber_entry() {
 void switch_context(Machine* m, Fiber* from, Fiber* to) {
   if (from) {
     check_canary(from);
+    // The exception state goes into the third line of the record only when there is one.
     EhGlobals* g = m->eh;
-    from->eh = *g;
-    *g = EhGlobals{};
+    if (g->caught != nullptr || g->uncaught != 0) {
+      from->eh = *g;
+      *g = EhGlobals{};
+      from->flags |= Fiber::kEhSaved;
+    } else {
+      from->flags &= ~Fiber::kEhSaved;
+    }
   }
   const void* bottom;
   std::size_t size;
@@ -121,7 +128,7 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
       extern StackCache* machine_stack_cache(Machine*);
       to->stack = stack_alloc(machine_stack_cache(m));
       to->ctx = make_context(to->stack.base, to->stack.size, fiber_entry);
-      to->san_fiber = san::tsan_create();
+      if constexpr (san::kFiberSlotUsed) to->san_fiber = san::tsan_create();
     }
     to->state.store(FiberState::kRunning, std::memory_order_relaxed);
     bottom = to->stack.base;
@@ -150,21 +157,29 @@ void after_switch() {
   san::finish_switch(self ? self->san_fiber : m->asan_fake_stack);
   Fiber* prev = m->prev;
   m->prev = nullptr;
-  if (self) *m->eh = self->eh;
+  if (self) {
+    if (self->flags & Fiber::kEhSaved) {
+      *m->eh = self->eh;
+    } else {
+      *m->eh = EhGlobals{};
+    }
+  }
   if (prev) process_post(m, prev);
 }
 
 void fiber_release_resources(Machine* m, Fiber* f) {
   extern StackCache* machine_stack_cache(Machine*);
-  san::tsan_destroy(f->san_fiber);
+  if constexpr (san::kFiberSlotUsed) {
+    san::tsan_destroy(f->san_fiber);
+    f->san_fiber = nullptr;
+  }
   if (f->stack.base) {
     check_canary(f);
     stack_free(machine_stack_cache(m), f->stack);
     f->stack = Stack{};
   }
   f->ctx = nullptr;
-  f->san_fiber = nullptr;
-  f->eh = EhGlobals{};
+  f->flags &= ~Fiber::kEhSaved;
 }
 
 }  // namespace weft::detail

@@ -85,10 +85,23 @@ struct EhGlobals {
 
 struct MainWaiter;
 
-// Fiber is a task (Go's G).
 // AtomicSite is a task's creation site as other threads read it (the dump, sysmon, the
-// fatal-signal handler): three lock-free fields, so reading it never takes a lock, whatever
-// the size of SourceSite.
+// fatal-signal handler) while the record may be recycled: lock-free, never a lock. Where
+// SourceSite is std::source_location (one pointer to static data) it is that pointer, read and
+// written whole; otherwise three lock-free fields.
+#if defined(__cpp_lib_source_location)
+#define WEFT_SITE_IS_ONE_WORD 1
+struct AtomicSite {
+  using Value = SourceSite;
+  void store(const SourceSite& s, std::memory_order order) noexcept { site_.store(s, order); }
+  Value load(std::memory_order order) const noexcept { return site_.load(order); }
+
+ private:
+  std::atomic<SourceSite> site_{};
+};
+static_assert(sizeof(AtomicSite) == sizeof(void*) && std::atomic<SourceSite>::is_always_lock_free);
+#else
+#define WEFT_SITE_IS_ONE_WORD 0
 struct AtomicSite {
   struct Value {
     const char* file;
@@ -112,28 +125,45 @@ struct AtomicSite {
   std::atomic<const char*> function_{""};
   std::atomic<unsigned> line_{0};
 };
+#endif
 
-// Laid out in three cache lines by use: the first holds what the scheduler touches on every
-// spawn, switch and exit; the second the task's function; the third what a switch saves or a
-// rarer path needs. A record moves between CPUs with its task (made on one, run and freed on
-// another), so every line it spans is a transfer.
+// Fiber is a task (Go's G). Laid out in three cache lines by use, so that a task that is
+// spawned, runs without throwing and ends touches only the first two:
+//   - the first holds what a spawn writes and the scheduler touches on every switch and exit;
+//   - the second the task's function;
+//   - the third what only some tasks need: a saved exception state, the main task's waiter,
+//     FiberLocals, the park time, the sanitizers' slot. Flags in the first line say which of
+//     these are set, so the common path never reads the third.
+// A record moves between CPUs with its task (made on one, run and freed on another), and under
+// a backlog it is out of every cache: every line it spans is a transfer.
 struct alignas(64) Fiber {
+  // Bits of `flags`. Written only by whoever owns the record at the time (its spawner, the
+  // thread running it, the one switching it out); a task's queueing orders them for the next.
+  static constexpr uint8_t kIsMain = 1;     // `main` is set
+  static constexpr uint8_t kHasLocals = 2;  // `locals` is set
+  static constexpr uint8_t kEhSaved = 4;    // `eh` holds the state saved at the last switch
   Fiber* next = nullptr;  // link of a list of woken tasks (netpoll, inject_list); null otherwise
   std::atomic<FiberState> state{FiberState::kDead};
   std::atomic<WaitReason> wait_reason{WaitReason::kNone};  // relaxed: read by the dump
-  void* ctx = nullptr;                                     // saved context while switched out
+  uint8_t flags = 0;
+  void* ctx = nullptr;  // saved context while switched out
   Stack stack;
   // Read by sysmon and the dump while the fiber may be recycled: relaxed atomics, no locks.
   std::atomic<uint64_t> id{0};
-  MainWaiter* main = nullptr;
-  TaskFn fn;
-  EhGlobals eh;
+#if WEFT_SITE_IS_ONE_WORD
   AtomicSite site;
+#endif
+  TaskFn fn;
+  EhGlobals eh;                // valid while kEhSaved
+  MainWaiter* main = nullptr;  // valid while kIsMain
+#if !WEFT_SITE_IS_ONE_WORD
+  AtomicSite site;
+#endif
   std::atomic<int64_t> wait_since_ns{0};
   // The sanitizer's own record of this fiber: ASan's fake-stack save slot or TSan's fiber,
-  // whichever is built in (they never are together); unused otherwise.
+  // whichever is built in (they never are together); untouched otherwise.
   void* san_fiber = nullptr;
-  std::vector<std::pair<void*, void (*)(void*)>>* locals = nullptr;
+  std::vector<std::pair<void*, void (*)(void*)>>* locals = nullptr;  // valid while kHasLocals
 };
 static_assert(sizeof(Fiber) == 192, "a task record is three cache lines");
 

@@ -35,6 +35,14 @@ void __tsan_switch_to_fiber(void* fiber, unsigned flags);
 
 namespace weft::detail::san {
 
+// Whether this build keeps anything in a task record's sanitizer slot (Fiber::san_fiber):
+// ASan's fake-stack save slot or TSan's fiber. Normal builds never touch the slot.
+#if WEFT_ASAN || WEFT_TSAN
+inline constexpr bool kFiberSlotUsed = true;
+#else
+inline constexpr bool kFiberSlotUsed = false;
+#endif
+
 inline void start_switch(void** fake_save, const void* bottom, size_t size) {
 #if WEFT_ASAN
   __sanitizer_start_switch_fiber(fake_save, bottom, size);

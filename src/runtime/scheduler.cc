@@ -760,12 +760,22 @@ void schedule_loop(Machine* m) {
 void finish_fiber(Machine* m, Fiber* f);
 void stop_machine(Machine* m);
 
+// The lines of a record that running a task reads: the first two (the third holds what only
+// some tasks need; see Fiber).
+constexpr std::size_t kRecordHotBytes = 128;
+static_assert(kRecordHotBytes <= sizeof(Fiber));
+
+void prefetch_record(const Fiber* f) {
+  const char* r = reinterpret_cast<const char*>(f);
+  for (std::size_t off = 0; off < kRecordHotBytes; off += 64) __builtin_prefetch(r + off);
+}
+
 // Asks the CPU for what the next tasks in p's queue touch first when they run, far enough
 // ahead that the misses overlap the tasks running meanwhile. A task parked for a while has its
 // record and saved frame out of cache and its stack page out of the TLB (stacks lie a stack
 // size apart, so every one is its own page-table line too); a queue of woken tasks (a close()
 // of a busy channel) otherwise pays those misses one after another. Three distances:
-//   - the record kRecordAhead places on, all of its lines;
+//   - the record kRecordAhead places on, the lines a run reads (kRecordHotBytes);
 //   - the saved frame kFrameAhead places on, its first lines;
 //   - every kWalkGroup tasks, one line on each of the next kWalkGroup stacks past that, issued
 //     together so the CPU's page walkers translate them side by side instead of one per task.
@@ -784,8 +794,7 @@ __attribute__((no_sanitize("thread"))) void prefetch_upcoming(Processor* p) {
     return p->runq[(h + i) % kRunQueueSize].load(std::memory_order_relaxed);
   };
   if (n > kRecordAhead) {
-    const char* record = reinterpret_cast<const char*>(queued(kRecordAhead));
-    for (std::size_t off = 0; off < sizeof(Fiber); off += 64) __builtin_prefetch(record + off);
+    prefetch_record(queued(kRecordAhead));
   }
   const uint32_t frame_at = n > kFrameAhead ? kFrameAhead : n - 1;
   if (auto* ctx = static_cast<const char*>(queued(frame_at)->ctx)) {
@@ -840,7 +849,7 @@ Fiber* alloc_fiber(Processor* p) {
     if (p->free_count >= kAllocAhead) {
       const char* upcoming =
           reinterpret_cast<const char*>(p->free_cache[p->free_count - kAllocAhead]);
-      for (std::size_t off = 0; off < sizeof(Fiber); off += 64)
+      for (std::size_t off = 0; off < kRecordHotBytes; off += 64)
         __builtin_prefetch(upcoming + off, 1);
     }
     f->next = nullptr;
@@ -869,7 +878,10 @@ Fiber* alloc_fiber(Processor* p) {
 }
 
 void free_fiber(Processor* p, Fiber* f) {
-  f->main = nullptr;
+  if (f->flags & Fiber::kIsMain) {
+    f->main = nullptr;
+    f->flags &= ~Fiber::kIsMain;
+  }
   f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
   Sched& s = sched();
   if (!p) {
@@ -892,7 +904,7 @@ void free_fiber(Processor* p, Fiber* f) {
 
 void finish_fiber(Machine* m, Fiber* f) {
   fiber_release_resources(m, f);
-  MainWaiter* mw = f->main;
+  MainWaiter* mw = (f->flags & Fiber::kIsMain) ? f->main : nullptr;
   free_fiber(m->p, f);
   if (mw) {
     sched().mains_live.fetch_sub(1, std::memory_order_acq_rel);
@@ -1330,6 +1342,7 @@ void run_main(TaskFn fn, const RuntimeOptions& opts, const SourceSite& site) {
   f->site.store(site, std::memory_order_relaxed);
   f->id.store(next_task_id(nullptr), std::memory_order_relaxed);
   f->main = &w;
+  f->flags |= Fiber::kIsMain;
   f->state.store(FiberState::kRunnable, std::memory_order_release);
   counters().tasks_started_outside.fetch_add(1, std::memory_order_relaxed);
   s.run_callers.fetch_add(1, std::memory_order_acq_rel);

@@ -423,7 +423,10 @@ std::size_t fiber_local_new_key() noexcept {
 void** fiber_local_slot(std::size_t key, void (*deleter)(void*)) {
   std::vector<std::pair<void*, void (*)(void*)>>* slots;
   if (Fiber* f = current_fiber()) {
-    if (!f->locals) f->locals = new std::vector<std::pair<void*, void (*)(void*)>>();
+    if (!(f->flags & Fiber::kHasLocals)) {
+      f->locals = new std::vector<std::pair<void*, void (*)(void*)>>();
+      f->flags |= Fiber::kHasLocals;
+    }
     slots = f->locals;
   } else {
     static thread_local ThreadLocals tl;
