@@ -125,7 +125,6 @@ void switch_context(Machine* m, Fiber* from, Fiber* to) {
   void* tsan_target;
   if (to) {
     if (to->ctx == nullptr) {
-      extern StackCache* machine_stack_cache(Machine*);
       to->stack = stack_alloc(machine_stack_cache(m));
       to->ctx = make_context(to->stack.base, to->stack.size, fiber_entry);
       if constexpr (san::kFiberSlotUsed) to->san_fiber = san::tsan_create();
@@ -168,7 +167,6 @@ void after_switch() {
 }
 
 void fiber_release_resources(Machine* m, Fiber* f) {
-  extern StackCache* machine_stack_cache(Machine*);
   if constexpr (san::kFiberSlotUsed) {
     san::tsan_destroy(f->san_fiber);
     f->san_fiber = nullptr;

@@ -9,6 +9,7 @@
 #include <vector>
 #include "weft/runtime/detail/source_site.h"
 
+#include "runtime/sanitizers.h"
 #include "weft/runtime/detail/park.h"
 #include "weft/runtime/detail/seg_ring.h"
 #include "weft/runtime/detail/spinlock.h"
@@ -29,20 +30,21 @@ inline constexpr uint32_t kRunQueueSize = 256;
 // (the canary): memory fresh from the kernel reads as zero, so the canary is never written and a
 // parked task costs one page, not two. A task that reaches the bottom breaks the canary, which
 // every switch checks.
+// Sixteen bytes, so a Stack travels in two registers.
 struct Stack {
   char* base = nullptr;
-  std::size_t size = 0;
+  uint32_t size = 0;  // at most kMaxStackSize
   bool guarded = false;
 };
+inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
 
 inline constexpr uint64_t kStackCanary = 0;
 
 // Configures the stack pool; called once when the runtime starts.
 void stack_pool_init(std::size_t stack_size, long guarded_stacks);
-// Takes a stack from the processor-local cache (cache may be null) or the shared pool.
-Stack stack_alloc(struct StackCache* cache);
-// Gives a stack back.
-void stack_free(struct StackCache* cache, Stack s);
+// stack_alloc and stack_free (below StackCache) past the processor cache: the shared pool.
+Stack stack_alloc_slow(struct StackCache* cache);
+void stack_free_slow(struct StackCache* cache, Stack s);
 // Moves a processor cache's stacks to the shared pool. REQUIRES: the caller owns the cache.
 void stack_cache_flush(struct StackCache* cache);
 // Returns the memory of pooled stacks to the kernel: those idle since the previous call (sysmon,
@@ -66,6 +68,26 @@ struct StackCache {
 };
 // Stacks sitting in the processors' caches (scheduler.cc; a racy sum, for statistics).
 std::size_t stacks_in_processor_caches() noexcept;
+
+// Takes a stack from the processor-local cache (cache may be null) or the shared pool.
+inline Stack stack_alloc(StackCache* cache) {
+  if (cache && cache->count > 0) {
+    Stack s = cache->items[--cache->count];
+    cache->count_seen.store(cache->count, std::memory_order_relaxed);
+    return s;
+  }
+  return stack_alloc_slow(cache);
+}
+// Gives a stack back.
+inline void stack_free(StackCache* cache, Stack s) {
+  san::unpoison(s.base, s.size);
+  if (cache && cache->count < StackCache::kMax) {
+    cache->items[cache->count++] = s;
+    cache->count_seen.store(cache->count, std::memory_order_relaxed);
+    return;
+  }
+  stack_free_slow(cache, s);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Fibers (fiber.cc)
@@ -275,6 +297,11 @@ struct Machine {
   void* altstack = nullptr;        // signal stack for the overflow handler
   Machine* all_next = nullptr;     // every machine ever made, for diagnostics
 };
+
+// The stack cache of the processor m holds, or nullptr.
+inline StackCache* machine_stack_cache(Machine* m) {
+  return m && m->p ? &m->p->stacks : nullptr;
+}
 
 // The calling thread's machine, or nullptr. Never cached across a switch: the accessor is not
 // inlined and clobbers memory, so the compiler re-reads the thread-local every time.

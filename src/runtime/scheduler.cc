@@ -1164,10 +1164,6 @@ void add_service_threads(int delta) noexcept {
   sched().service_threads.fetch_add(delta, std::memory_order_relaxed);
 }
 
-StackCache* machine_stack_cache(Machine* m) {
-  return m && m->p ? &m->p->stacks : nullptr;
-}
-
 std::size_t stacks_in_processor_caches() noexcept {
   Sched& s = sched();
   int n = s.nprocs.load(std::memory_order_acquire);

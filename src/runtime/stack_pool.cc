@@ -102,7 +102,7 @@ void grow(Pool& p) {
   // Push highest first so the lowest address is handed out first. Fresh stacks count as clean.
   for (std::size_t i = kChunkStacks; i-- > 0;) {
     char* base = guarded ? c + i * stride + p.page : c + i * stride;
-    p.clean.push_back(Stack{base, sz, guarded && i < protected_count});
+    p.clean.push_back(Stack{base, static_cast<uint32_t>(sz), guarded && i < protected_count});
   }
 }
 
@@ -121,7 +121,7 @@ void stack_pool_init(std::size_t stack_size, long guarded_stacks) {
   Pool& p = pool();
   std::lock_guard<SpinLock> g(p.lock);
   p.page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  p.stack_size = round_up(std::max<std::size_t>(stack_size, 16 * 1024), p.page);
+  p.stack_size = round_up(std::clamp<std::size_t>(stack_size, 16 * 1024, kMaxStackSize), p.page);
   p.light_guards = light_guards_supported(p.page);
   if (const char* e = std::getenv("WEFT_GUARDED_STACKS")) guarded_stacks = std::atol(e);
   if (guarded_stacks < 0) guarded_stacks = p.light_guards ? LONG_MAX : 16384;
@@ -145,13 +145,8 @@ void put_idle_locked(Pool& p, const Stack& s) {
 
 }  // namespace
 
-Stack stack_alloc(StackCache* cache) {
+Stack stack_alloc_slow(StackCache* cache) {
   Pool& p = pool();
-  if (cache && cache->count > 0) {
-    Stack s = cache->items[--cache->count];
-    cache->count_seen.store(cache->count, std::memory_order_relaxed);
-    return s;
-  }
   for (;;) {
     {
       std::lock_guard<SpinLock> g(p.lock);
@@ -174,14 +169,8 @@ Stack stack_alloc(StackCache* cache) {
   }
 }
 
-void stack_free(StackCache* cache, Stack s) {
+void stack_free_slow(StackCache* cache, Stack s) {
   Pool& p = pool();
-  san::unpoison(s.base, s.size);
-  if (cache && cache->count < StackCache::kMax) {
-    cache->items[cache->count++] = s;
-    cache->count_seen.store(cache->count, std::memory_order_relaxed);
-    return;
-  }
   std::lock_guard<SpinLock> g(p.lock);
   std::size_t returned = 1;
   // Spill a batch, oldest first, so the cache keeps the warmest stacks.

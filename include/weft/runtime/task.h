@@ -19,7 +19,8 @@ struct RuntimeOptions {
   // Number of processors (Ps): tasks that run in parallel. 0 takes WEFT_MAXPROCS from the
   // environment, else the CPUs this process may use (affinity mask and cgroup CPU quota).
   int max_procs = 0;
-  // Usable stack size of each task, rounded up to pages. 0 takes 256 KiB.
+  // Usable stack size of each task, rounded up to pages, from 16 KiB to 1 GiB (values outside
+  // are brought to the nearer end). 0 takes 256 KiB.
   std::size_t stack_size = 0;
   // How many stacks get a guard page below them, in whole batches of 64. Stacks beyond this
   // rely on a canary checked at every switch. -1 takes every stack on Linux 6.13 and later

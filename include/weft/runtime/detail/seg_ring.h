@@ -46,8 +46,15 @@ class SegRing {
 
   // Appends v and returns its sequence number. (v is a copy: it may come from the ring itself.)
   uint64_t push_back(T v) {
-    if (dir_mask_ == 0 && dir_ && size() < (uint64_t{1} << shift_)) {  // a small ring with room
-      uint64_t seq = tail_++;
+    uint64_t seq = tail_;
+    if (dir_mask_ != 0) {  // segments: the tail's segment always exists
+      dir_[(seq >> kSegShift) & dir_mask_][seq & kSegMask] = v;
+      tail_ = seq + 1;
+      if ((tail_ & kSegMask) == 0) add_tail_segment();
+      return seq;
+    }
+    if (dir_ && size() < (uint64_t{1} << shift_)) {  // a small ring with room
+      tail_ = seq + 1;
       small_ring_[seq & ((uint64_t{1} << shift_) - 1)] = v;
       return seq;
     }
@@ -111,7 +118,7 @@ class SegRing {
  private:
   static constexpr uint64_t kSegMask = (uint64_t{1} << kSegShift) - 1;
 
-  // Appends v when the queue has no memory yet, or its ring or tail segment is full.
+  // Appends v when the queue has no memory yet or its small ring is full.
   __attribute__((noinline)) uint64_t push_back_slow(T v) {
     if (!dir_) start();
     if (dir_mask_ == 0 && size() == (uint64_t{1} << shift_)) {
@@ -169,7 +176,7 @@ class SegRing {
   }
 
   // The tail has just entered a new segment: gives it one, growing the directory if needed.
-  void add_tail_segment() {
+  __attribute__((noinline)) void add_tail_segment() {
     uint64_t first = head_ >> kSegShift;
     uint64_t last = tail_ >> kSegShift;
     if (last - first + 1 > uint64_t{dir_mask_} + 1) {
