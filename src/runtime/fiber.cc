@@ -69,10 +69,9 @@ void fatal_stack_overflow(const Fiber* f) {
   fatal("stack overflow: the task used more than its stack (raise RuntimeOptions::stack_size)", f);
 }
 
-// A task's first frame: runs the callable, reports an escaping exception, exits the task.
-static void fiber_entry() {
-  after_switch();
-  Fiber* f = current_machine()->current;
+// Runs f's callable on the current task's stack, reports an escaping exception, releases the
+// callable and f's FiberLocals.
+static void run_task(Fiber* f) {
   try {
     f->fn();
   } catch (...) {
@@ -101,9 +100,32 @@ static void fiber_entry() {
     }
     delete locals;
   }
-  extern void exit_current_fiber(Machine * m, Fiber * f);
-  exit_current_fiber(current_machine(), f);
-  __builtin_unreachable();
+}
+
+// The first frame of a stack: runs its task, then each never-run task that takes the stack over
+// when the one before ends (finish_current_fiber), until one ends with a switch away.
+static void fiber_entry() {
+  after_switch();
+  Fiber* f = current_machine()->current;
+  for (;;) {
+    run_task(f);
+    f = finish_current_fiber(current_machine(), f);
+  }
+}
+
+void hand_stack_over(Machine* m, Fiber* from, Fiber* to) {
+  check_canary(from);
+  to->stack = from->stack;
+  from->stack = Stack{};
+  // The sanitizers see one context go on: `to` keeps from's (TSan's fiber for this stack; ASan's
+  // slot is only read across a switch). For TSan, from's end happens before to's start, as on
+  // any thread.
+  if constexpr (san::kFiberSlotUsed) {
+    to->san_fiber = from->san_fiber;
+    from->san_fiber = nullptr;
+  }
+  to->state.store(FiberState::kRunning, std::memory_order_relaxed);
+  m->current = to;
 }
 
 void switch_context(Machine* m, Fiber* from, Fiber* to) {

@@ -200,6 +200,12 @@ void after_switch();
 void process_post(struct Machine* m, Fiber* prev);
 // Releases what a dead fiber holds (called on the scheduler after its last switch).
 void fiber_release_resources(struct Machine* m, Fiber* f);
+// Gives the running `from`, whose function has returned, its stack to `to`, a task that has never
+// run, and makes `to` m's current task (fiber.cc).
+void hand_stack_over(struct Machine* m, Fiber* from, Fiber* to);
+// Ends the running task f, whose function has returned: returns the task that takes over its
+// stack (see hand_stack_over), or switches away for good (scheduler.cc).
+Fiber* finish_current_fiber(struct Machine* m, Fiber* f);
 // Ends the program because f overflowed its stack.
 [[noreturn]] void fatal_stack_overflow(const Fiber* f);
 // Ends the program, printing msg and, when f is given, the task and its creation site.

@@ -924,20 +924,23 @@ Fiber* quick_next(Machine* m) {
   return runqget(p);
 }
 
+// Records that p now runs `next`, taken from its queue by quick_next; with `prefetch`, asks for
+// what the tasks queued behind it will touch (prefetch_upcoming).
+void start_next(Processor* p, Fiber* next, bool prefetch) {
+  if (prefetch) prefetch_upcoming(p);
+  p->schedtick++;
+  p->published_tick.store(p->schedtick, std::memory_order_relaxed);
+  p->current.store(next, std::memory_order_relaxed);
+}
+
 // Switches the running fiber out for `action`, straight to the next local fiber when there is
 // one, else to the scheduler context.
 void switch_out(Machine* m, Fiber* self, PostAction action) {
   m->post = action;
   Fiber* next = quick_next(m);
-  if (next) {
-    Processor* p = m->p;
-    // A yield goes back into the queue itself; tasks that park or end are what a queue of
-    // woken tasks runs through.
-    if (action != PostAction::kYield) prefetch_upcoming(p);
-    p->schedtick++;
-    p->published_tick.store(p->schedtick, std::memory_order_relaxed);
-    p->current.store(next, std::memory_order_relaxed);
-  }
+  // A yield goes back into the queue itself; tasks that park or end are what a queue of woken
+  // tasks runs through.
+  if (next) start_next(m->p, next, action != PostAction::kYield);
   switch_context(m, self, next);
 }
 
@@ -1103,9 +1106,22 @@ void process_post(Machine* m, Fiber* f) {
   if (commit && !commit(m->post_commit_arg)) make_runnable(m, f, true);  // cancelled
 }
 
-void exit_current_fiber(Machine* m, Fiber* f) {
+Fiber* finish_current_fiber(Machine* m, Fiber* f) {
   f->state.store(FiberState::kDead, std::memory_order_relaxed);
-  switch_out(m, f, PostAction::kExit);
+  Fiber* next = quick_next(m);
+  if (next) {
+    start_next(m->p, next, true);
+    // A task that has never run needs a stack and a first frame, and f's frame below its
+    // function is exactly that: it takes f's stack where it is, with no switch.
+    if (next->ctx == nullptr) {
+      hand_stack_over(m, f, next);
+      finish_fiber(m, f);
+      return next;
+    }
+  }
+  m->post = PostAction::kExit;
+  switch_context(m, f, next);
+  fatal("a finished task was resumed", f);
 }
 
 // ----- public-to-the-runtime functions -----

@@ -316,6 +316,74 @@ TEST(Task, TaskIdUniqueNonzeroInsideZeroOutside) {
   EXPECT_EQ(ids.count(main_id), 0u);
 }
 
+// A task that has never run takes over the stack of the task before it when that one ends
+// (no switch). Each must still start clean: its own id, no exception state, fresh FiberLocals,
+// the whole stack usable, and a task that parks after such a start resumes where it was.
+TEST(Task, TasksThatStartOnAnEndedTasksStackStartClean) {
+  constexpr int kTasks = 2000;
+  struct Seen {
+    uint64_t id = 0;
+    int uncaught_at_start = -1;
+    bool exception_at_start = true;
+    int local_at_start = -1;
+    bool local_kept_across_park = false;
+    bool id_kept_across_park = false;
+    int deep_sum = 0;
+  };
+  std::vector<Seen> seen(kTasks);
+  weft::FiberLocal<int> local;
+  weft::run(
+      [&] {
+        weft::WaitGroup wg;
+        wg.add(kTasks);
+        for (int i = 0; i < kTasks; ++i) {
+          weft::go([&, i] {
+            Seen& s = seen[static_cast<std::size_t>(i)];
+            s.id = weft::task_id();
+            s.uncaught_at_start = std::uncaught_exceptions();
+            s.exception_at_start = std::current_exception() != nullptr;
+            s.local_at_start = local.get();
+            local.get() = i + 1;
+            try {
+              throw std::runtime_error("caught in the task");
+            } catch (const std::runtime_error&) {
+            }
+            if (i % 4 == 0) {
+              weft::sleep_for(std::chrono::microseconds(1));
+              s.local_kept_across_park = local.get() == i + 1;
+              s.id_kept_across_park = weft::task_id() == s.id;
+            } else {
+              s.local_kept_across_park = s.id_kept_across_park = true;
+            }
+            // Uses 64 KiB of the stack.
+            std::function<int(int)> deep = [&](int depth) {
+              volatile char pad[1024];
+              pad[0] = static_cast<char>(depth);
+              return depth == 0 ? pad[0] : pad[0] + deep(depth - 1);
+            };
+            s.deep_sum = deep(63);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      weft::RuntimeOptions{.max_procs = 1});
+  std::set<uint64_t> ids;
+  for (int i = 0; i < kTasks; ++i) {
+    const Seen& s = seen[static_cast<std::size_t>(i)];
+    SCOPED_TRACE(i);
+    ids.insert(s.id);
+    EXPECT_EQ(s.uncaught_at_start, 0);
+    EXPECT_FALSE(s.exception_at_start);
+    EXPECT_EQ(s.local_at_start, 0);
+    EXPECT_TRUE(s.local_kept_across_park);
+    EXPECT_TRUE(s.id_kept_across_park);
+    EXPECT_EQ(s.deep_sum, 63 * 64 / 2);
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kTasks));
+  EXPECT_EQ(ids.count(0), 0u);
+}
+
 // ----- the task dump -----
 
 TEST(Task, DumpListsParkedTaskWithWaitReasonAndSite) {
