@@ -65,10 +65,11 @@ struct ChanOps {
   // entry and released once the waiter is parked. A task waits in its record alone (its waker
   // readies it from the slot), so it needs no Waiter; a plain thread waits on one.
   static void wait(ChanCore* c, Queue& q, Node* n, WaitReason reason) {
-    if (Fiber* self = current_fiber()) {
+    Machine* m = current_machine();
+    if (Fiber* self = m ? m->current : nullptr) {
       push(q, n, self);
-      park(
-          reason,
+      park_task(
+          m, self, reason,
           [](void* chan) {
             static_cast<ChanCore*>(chan)->lock_.unlock();
             return true;

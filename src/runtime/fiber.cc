@@ -178,13 +178,9 @@ void after_switch() {
   san::finish_switch(self ? self->san_fiber : m->asan_fake_stack);
   Fiber* prev = m->prev;
   m->prev = nullptr;
-  if (self) {
-    if (self->flags & Fiber::kEhSaved) {
-      *m->eh = self->eh;
-    } else {
-      *m->eh = EhGlobals{};
-    }
-  }
+  // The thread's exception state is empty here: whoever switched out emptied it (switch_context)
+  // or never had one (the scheduler context). Only a task that saved one gets it back.
+  if (self && (self->flags & Fiber::kEhSaved)) *m->eh = self->eh;
   if (prev) process_post(m, prev);
 }
 

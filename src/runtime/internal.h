@@ -154,7 +154,7 @@ struct AtomicSite {
 //   - the first holds what a spawn writes and the scheduler touches on every switch and exit;
 //   - the second the task's function;
 //   - the third what only some tasks need: a saved exception state, the main task's waiter,
-//     FiberLocals, the park time, the sanitizers' slot. Flags in the first line say which of
+//     FiberLocals, the sanitizers' slot. Flags in the first line say which of
 //     these are set, so the common path never reads the third.
 // A record moves between CPUs with its task (made on one, run and freed on another), and under
 // a backlog it is out of every cache: every line it spans is a transfer.
@@ -175,13 +175,13 @@ struct alignas(64) Fiber {
 #if WEFT_SITE_IS_ONE_WORD
   AtomicSite site;
 #endif
+  std::atomic<int64_t> wait_since_ns{0};  // when the last park began; read by the dump
   TaskFn fn;
   EhGlobals eh;                // valid while kEhSaved
   MainWaiter* main = nullptr;  // valid while kIsMain
 #if !WEFT_SITE_IS_ONE_WORD
   AtomicSite site;
 #endif
-  std::atomic<int64_t> wait_since_ns{0};
   // The sanitizer's own record of this fiber: ASan's fake-stack save slot or TSan's fiber,
   // whichever is built in (they never are together); untouched otherwise.
   void* san_fiber = nullptr;
@@ -198,6 +198,8 @@ void switch_context(struct Machine* m, Fiber* from, Fiber* to);
 void after_switch();
 // Carries out m->post for prev (defined in scheduler.cc).
 void process_post(struct Machine* m, Fiber* prev);
+// park() for a caller that has the machine and its running task f in hand already.
+void park_task(struct Machine* m, Fiber* f, WaitReason reason, bool (*commit)(void*), void* arg);
 // Releases what a dead fiber holds (called on the scheduler after its last switch).
 void fiber_release_resources(struct Machine* m, Fiber* f);
 // Gives the running `from`, whose function has returned, its stack to `to`, a task that has never

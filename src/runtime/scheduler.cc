@@ -1279,6 +1279,10 @@ void park(WaitReason reason, bool (*commit)(void*), void* arg) {
   Machine* m = current_machine();
   Fiber* f = m ? m->current : nullptr;
   if (!f) fatal("park called outside a task");
+  park_task(m, f, reason, commit, arg);
+}
+
+void park_task(Machine* m, Fiber* f, WaitReason reason, bool (*commit)(void*), void* arg) {
   // No one can ready f yet: waiters become reachable only through commit (see process_post).
   f->state.store(FiberState::kParking, std::memory_order_relaxed);
   f->wait_reason.store(reason, std::memory_order_relaxed);
