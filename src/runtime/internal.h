@@ -36,6 +36,7 @@ struct Stack {
   uint32_t size = 0;  // at most kMaxStackSize
   bool guarded = false;
 };
+static_assert(sizeof(Stack) == 16);
 inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
 
 inline constexpr uint64_t kStackCanary = 0;

@@ -765,9 +765,16 @@ void stop_machine(Machine* m);
 constexpr std::size_t kRecordHotBytes = 128;
 static_assert(kRecordHotBytes <= sizeof(Fiber));
 
-void prefetch_record(const Fiber* f) {
+// Asks for those lines of f; for_write when the caller is about to write them.
+void prefetch_record(const Fiber* f, bool for_write = false) {
   const char* r = reinterpret_cast<const char*>(f);
-  for (std::size_t off = 0; off < kRecordHotBytes; off += 64) __builtin_prefetch(r + off);
+  for (std::size_t off = 0; off < kRecordHotBytes; off += 64) {
+    if (for_write) {
+      __builtin_prefetch(r + off, 1);
+    } else {
+      __builtin_prefetch(r + off, 0);
+    }
+  }
 }
 
 // Asks the CPU for what the next tasks in p's queue touch first when they run, far enough
@@ -834,9 +841,9 @@ Fiber* take_free_locked(Sched& s) {
 // here and run there) is a few cache-line transfers away; one spawn ahead was too close.
 Fiber* alloc_fiber(Processor* p) {
   constexpr int kAllocAhead = 4;
-  Sched& s = sched();
   if (p && p->free_count == 0) {
     // Refill the processor's cache with a batch from the shared pool.
+    Sched& s = sched();
     std::lock_guard<SpinLock> g(s.free_lock);
     while (p->free_count < Processor::kFiberBatch) {
       Fiber* f = take_free_locked(s);
@@ -846,15 +853,12 @@ Fiber* alloc_fiber(Processor* p) {
   }
   if (p && p->free_count > 0) {
     Fiber* f = p->free_cache[--p->free_count];
-    if (p->free_count >= kAllocAhead) {
-      const char* upcoming =
-          reinterpret_cast<const char*>(p->free_cache[p->free_count - kAllocAhead]);
-      for (std::size_t off = 0; off < kRecordHotBytes; off += 64)
-        __builtin_prefetch(upcoming + off, 1);
-    }
+    if (p->free_count >= kAllocAhead)
+      prefetch_record(p->free_cache[p->free_count - kAllocAhead], /*for_write=*/true);
     f->next = nullptr;
     return f;
   }
+  Sched& s = sched();
   if (!p) {
     std::lock_guard<SpinLock> g(s.free_lock);
     if (Fiber* f = take_free_locked(s)) {
@@ -883,8 +887,8 @@ void free_fiber(Processor* p, Fiber* f) {
     f->flags &= ~Fiber::kIsMain;
   }
   f->wait_reason.store(WaitReason::kNone, std::memory_order_relaxed);
-  Sched& s = sched();
   if (!p) {
+    Sched& s = sched();
     std::lock_guard<SpinLock> g(s.free_lock);
     s.free_pool.push_back(f);
     return;
@@ -893,6 +897,7 @@ void free_fiber(Processor* p, Fiber* f) {
     // Hand the oldest batch to the shared pool in one trip; the cache keeps the warmest.
     constexpr int kBatch = Processor::kFiberBatch;
     {
+      Sched& s = sched();
       std::lock_guard<SpinLock> g(s.free_lock);
       for (int i = 0; i < kBatch; ++i) s.free_pool.push_back(p->free_cache[i]);
     }
