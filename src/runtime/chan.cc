@@ -6,11 +6,84 @@
 #include <memory>
 #include <new>
 #include <random>
+#include <thread>
 
 #include "runtime/internal.h"
 #include "weft/runtime/chan.h"
 
 namespace weft::detail {
+
+// ----- ChanLock (see chan_core.h) -----
+//
+// The owner's side: raise owner_in_, then look at owner_ again, with no fence between (the
+// compiler is kept from reordering the two). The revoker's side: clear owner_, run the
+// asymmetric barrier, then wait for owner_in_ to fall. After the barrier, either the owner's
+// raised flag is visible to the revoker, which waits for it, or the owner's second look sees
+// owner_ cleared and it takes the SpinLock instead. The lock is never held across anything but
+// a switch to the next task on the same thread, which releases it (park's commit), so the
+// thread that takes it is the one that releases it.
+
+inline void ChanLock::lock() noexcept {
+  Machine* self = current_machine();
+  if (void* owner = owner_.load(std::memory_order_acquire)) {
+    if (owner == self) {
+      owner_in_.store(kOwnerEntering, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (owner_.load(std::memory_order_relaxed) == self) {
+        owner_in_.store(kOwnerHolds, std::memory_order_relaxed);
+        return;
+      }
+      owner_in_.store(kOwnerOut, std::memory_order_release);  // revoked meanwhile
+    }
+  }
+  spin_.lock();
+  if (owner_.load(std::memory_order_relaxed) != nullptr) [[unlikely]]
+    revoke();
+  // Count acquisitions in a row from one thread; enough of them bias the lock to it (never to
+  // a thread outside the runtime, whose `self` is null).
+  if (self == streak_thread_) {
+    if (++streak_ >= (kBiasAfter << revocations_)) [[unlikely]]
+      bias_to(self);
+  } else {
+    streak_thread_ = self;
+    streak_ = 1;
+  }
+}
+
+inline void ChanLock::unlock() noexcept {
+  // kOwnerHolds is seen only by the owner holding the lock: a SpinLock holder has revoked the
+  // bias, and may at most see the owner's brief kOwnerEntering.
+  if (owner_in_.load(std::memory_order_relaxed) == kOwnerHolds) {
+    owner_in_.store(kOwnerOut, std::memory_order_release);
+  } else {
+    spin_.unlock();
+  }
+}
+
+// The caller is `thread` and holds the SpinLock, so the new owner cannot be inside yet.
+void ChanLock::bias_to(void* thread) noexcept {
+  streak_ = 0;
+#if !defined(__SANITIZE_THREAD__)
+  if (thread != nullptr && asymmetric_barrier_ready()) {
+    owner_.store(thread, std::memory_order_release);
+    counters().chan_lock_biased.fetch_add(1, std::memory_order_relaxed);
+  }
+#endif
+}
+
+void ChanLock::revoke() noexcept {
+  owner_.store(nullptr, std::memory_order_relaxed);
+  asymmetric_barrier();
+  for (int spins = 0; owner_in_.load(std::memory_order_acquire) != kOwnerOut; ++spins) {
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  if (revocations_ < 24) ++revocations_;
+  counters().chan_lock_revoked.fetch_add(1, std::memory_order_relaxed);
+}
 
 // ChanWaitNode is one waiting send or receive (Go's sudog).
 struct ChanWaitNode {
@@ -268,12 +341,12 @@ void ChanCore::close() {
 }
 
 std::size_t ChanCore::size() noexcept {
-  std::lock_guard<SpinLock> g(lock_);
+  std::lock_guard<ChanLock> g(lock_);
   return count_;
 }
 
 bool ChanCore::closed() noexcept {
-  std::lock_guard<SpinLock> g(lock_);
+  std::lock_guard<ChanLock> g(lock_);
   return closed_;
 }
 

@@ -12,11 +12,14 @@
 #include "runtime/sanitizers.h"
 #include "runtime/stack_switch.h"
 
+extern "C" {
+__thread weft::detail::Machine* weft_tls_machine __attribute__((tls_model("initial-exec"))) =
+    nullptr;
+}
+
 namespace weft::detail {
 
 namespace {
-
-__attribute__((tls_model("initial-exec"))) thread_local Machine* t_machine = nullptr;
 
 EhGlobals* eh_globals() noexcept {
   return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
@@ -31,15 +34,17 @@ void check_canary(const Fiber* f) {
 
 }  // namespace
 
+#if !defined(__x86_64__)
 __attribute__((noinline)) Machine* current_machine() noexcept {
-  Machine* m = t_machine;
+  Machine* m = weft_tls_machine;
   asm volatile("" ::: "memory");
   return m;
 }
+#endif
 
 __attribute__((noinline)) void set_current_machine(Machine* m) noexcept {
   if (m) m->eh = eh_globals();
-  t_machine = m;
+  weft_tls_machine = m;
   asm volatile("" ::: "memory");
 }
 

@@ -197,8 +197,6 @@ void switch_context(struct Machine* m, Fiber* from, Fiber* to);
 // Done by every context right after it gains the thread: carries out the post action of the
 // context that was switched out.
 void after_switch();
-// Carries out m->post for prev (defined in scheduler.cc).
-void process_post(struct Machine* m, Fiber* prev);
 // park() for a caller that has the machine and its running task f in hand already.
 void park_task(struct Machine* m, Fiber* f, WaitReason reason, bool (*commit)(void*), void* arg);
 // Releases what a dead fiber holds (called on the scheduler after its last switch).
@@ -312,10 +310,63 @@ inline StackCache* machine_stack_cache(Machine* m) {
   return m && m->p ? &m->p->stacks : nullptr;
 }
 
-// The calling thread's machine, or nullptr. Never cached across a switch: the accessor is not
-// inlined and clobbers memory, so the compiler re-reads the thread-local every time.
+}  // namespace weft::detail
+
+// The calling thread's machine (fiber.cc). Read only through current_machine().
+extern "C" __thread weft::detail::Machine* weft_tls_machine
+    __attribute__((tls_model("initial-exec")));
+
+namespace weft::detail {
+
+// The calling thread's machine, or nullptr. Never cached across a switch, after which the
+// task may run on another thread: the compiler may neither keep nor reuse the thread-local's
+// address, so every call reads the thread pointer anew. On x86-64 that is an opaque two-load
+// sequence in place (a volatile asm, which the compiler neither merges nor moves across the
+// call that switches); elsewhere an out-of-line call that clobbers memory.
+#if defined(__x86_64__)
+inline Machine* current_machine() noexcept {
+  Machine* m;
+  asm volatile(
+      "movq weft_tls_machine@gottpoff(%%rip), %0\n\t"
+      "movq %%fs:(%0), %0"
+      : "=r"(m));
+  return m;
+}
+#else
 Machine* current_machine() noexcept;
+#endif
 void set_current_machine(Machine* m) noexcept;
+
+// Whether asymmetric_barrier() works here (membarrier(2), registered when the runtime starts;
+// false before that).
+bool asymmetric_barrier_ready() noexcept;
+// Has every other running thread of the process pass a full memory barrier. A thread that
+// stores a flag and then loads another with no fence between (and the compiler kept from
+// reordering them) is thereby ordered against one that stores the other flag, calls this, then
+// loads the first: at least one of them sees the other's store. REQUIRES: ready.
+void asymmetric_barrier();
+
+// The post actions other than a park (scheduler.cc).
+void process_other_post(Machine* m, Fiber* prev, PostAction action);
+// Queues prev again: its park's commit found the wait already over (scheduler.cc).
+void park_cancelled(Machine* m, Fiber* prev);
+
+// Carries out m->post for prev, the context just switched out; a park, the common case, in
+// place. prev's context is saved, so it is parked; the commit then makes it reachable (releases
+// the lock it is queued under, publishes it to the poller, arms its timer). Nobody can ready it
+// before that, so no atomic read-modify-write is needed here. After a successful commit prev
+// may already run elsewhere: it is not touched again.
+inline void process_post(Machine* m, Fiber* prev) {
+  PostAction action = m->post;
+  m->post = PostAction::kNone;
+  if (action != PostAction::kPark) [[unlikely]] {
+    process_other_post(m, prev, action);
+    return;
+  }
+  prev->state.store(FiberState::kParked, std::memory_order_release);
+  bool (*commit)(void*) = m->post_commit;
+  if (commit && !commit(m->post_commit_arg)) park_cancelled(m, prev);
+}
 
 // Scheduler options as resolved at start.
 struct SchedConfig {
@@ -413,8 +464,14 @@ void install_signal_handlers();
 // Called by sysmon when SIGQUIT arrived.
 bool take_dump_request() noexcept;
 
+// sysmon's last reading of now_ns() (0 before its first tick); see coarse_now_ns.
+extern std::atomic<int64_t> g_coarse_now;
+
 // A clock with sysmon's resolution (a few ms), for the dump's "waited for" figures.
-int64_t coarse_now_ns() noexcept;
+inline int64_t coarse_now_ns() noexcept {
+  int64_t t = g_coarse_now.load(std::memory_order_relaxed);
+  return t ? t : now_ns();
+}
 
 // Counters for diagnostics and metrics.
 struct RuntimeCounters {
@@ -422,6 +479,8 @@ struct RuntimeCounters {
   std::atomic<uint64_t> sysmon_warnings{0};
   std::atomic<uint64_t> netpoll_waits{0};
   std::atomic<uint64_t> tasks_started_outside{0};  // by threads that hold no P
+  std::atomic<uint64_t> chan_lock_biased{0};       // see ChanLock
+  std::atomic<uint64_t> chan_lock_revoked{0};
 };
 RuntimeCounters& counters() noexcept;
 

@@ -154,15 +154,22 @@ void runnext_fast_init() {
   g_runnext_fast = ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-// Has every other running thread of the process pass a full memory barrier.
+}  // namespace
+
+bool asymmetric_barrier_ready() noexcept {
+  return g_runnext_fast;
+}
+
 void asymmetric_barrier() {
   if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
     fatal("membarrier failed after it was registered");
 }
 
+namespace {
+
 // Puts f (nullptr to empty it) in p's runnext and returns what was there (nullptr when empty or
 // taken by a thief). REQUIRES: the caller holds p.
-Fiber* swap_runnext(Processor* p, Fiber* f) {
+inline __attribute__((always_inline)) Fiber* swap_runnext(Processor* p, Fiber* f) {
   if (g_runnext_fast) {
     p->runnext_taking.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -178,7 +185,7 @@ Fiber* swap_runnext(Processor* p, Fiber* f) {
 }
 
 // Takes p's runnext (nullptr when empty or taken by a thief). REQUIRES: the caller holds p.
-Fiber* take_runnext(Processor* p) {
+inline __attribute__((always_inline)) Fiber* take_runnext(Processor* p) {
   if (!p->runnext.load(std::memory_order_relaxed)) return nullptr;
   return swap_runnext(p, nullptr);
 }
@@ -279,7 +286,7 @@ Fiber* runq_take_head(Processor* p) {
 // Takes the next fiber of p: runnext first, except that every 64th pick in a row goes to the
 // queue, so two tasks handing the processor back and forth through runnext cannot starve the
 // rest (Go gets the same from runnext inheriting the time slice). REQUIRES: the caller owns p.
-Fiber* runqget(Processor* p) {
+inline __attribute__((always_inline)) Fiber* runqget(Processor* p) {
   if (++p->runnext_streak >= 64) {
     p->runnext_streak = 0;
     if (Fiber* f = runq_take_head(p)) return f;
@@ -481,14 +488,27 @@ void stop_machine(Machine* m) {
   m->next_spinning = false;
 }
 
+// make_runnable's rare paths, out of line so that its common one saves few registers.
+__attribute__((noinline)) void globrunqput_one(Fiber* f) {
+  Sched& s = sched();
+  std::lock_guard<SpinLock> g(s.lock);
+  globrunqput_locked(s, f);
+}
+
+__attribute__((noinline)) void runqput_behind_runnext(Processor* p, Fiber* f, bool next) {
+  runqput(p, f, next);
+}
+
 void make_runnable(Machine* m, Fiber* f, bool next, bool wake = true) {
   f->state.store(FiberState::kRunnable, std::memory_order_release);
-  if (m && m->p) {
-    runqput(m->p, f, next);
+  Processor* p = m ? m->p : nullptr;
+  if (!p) {
+    globrunqput_one(f);
+  } else if (next && p->runnext.load(std::memory_order_relaxed) == nullptr) {
+    // runqput's first case, inline: thieves only ever take a non-empty runnext.
+    p->runnext.store(f, std::memory_order_release);
   } else {
-    Sched& s = sched();
-    std::lock_guard<SpinLock> g(s.lock);
-    globrunqput_locked(s, f);
+    runqput_behind_runnext(p, f, next);
   }
   // wake_processor's first test, inline: with every P running there is nobody to wake.
   if (wake && processor_may_start(sched())) wake_processor();
@@ -920,7 +940,7 @@ void finish_fiber(Machine* m, Fiber* f) {
 
 // Picks the next fiber without going through the scheduler context, when that is safe and
 // cheap: a P in good standing with a local fiber ready and no timer due. nullptr otherwise.
-Fiber* quick_next(Machine* m) {
+inline __attribute__((always_inline)) Fiber* quick_next(Machine* m) {
   Processor* p = m->p;
   if (!p || p->status.load(std::memory_order_relaxed) != ProcStatus::kRunning) return nullptr;
   if ((p->schedtick + 1) % 61 == 0) return nullptr;  // time to look at the global queue
@@ -931,8 +951,11 @@ Fiber* quick_next(Machine* m) {
 
 // Records that p now runs `next`, taken from its queue by quick_next; with `prefetch`, asks for
 // what the tasks queued behind it will touch (prefetch_upcoming).
-void start_next(Processor* p, Fiber* next, bool prefetch) {
-  if (prefetch) prefetch_upcoming(p);
+inline __attribute__((always_inline)) void start_next(Processor* p, Fiber* next, bool prefetch) {
+  // prefetch_upcoming's first test, inline: an empty queue, the usual case, has nothing ahead.
+  if (prefetch &&
+      p->runq_tail.load(std::memory_order_relaxed) != p->runq_head.load(std::memory_order_relaxed))
+    prefetch_upcoming(p);
   p->schedtick++;
   p->published_tick.store(p->schedtick, std::memory_order_relaxed);
   p->current.store(next, std::memory_order_relaxed);
@@ -1049,10 +1072,7 @@ int resolve_max_procs(int requested) {
 
 }  // namespace
 
-namespace {
-
-// The post actions other than a park (process_post's common case, kept short).
-__attribute__((noinline)) void process_other_post(Machine* m, Fiber* f, PostAction action) {
+void process_other_post(Machine* m, Fiber* f, PostAction action) {
   switch (action) {
     case PostAction::kPark:
       break;  // handled by process_post
@@ -1093,22 +1113,8 @@ __attribute__((noinline)) void process_other_post(Machine* m, Fiber* f, PostActi
   }
 }
 
-}  // namespace
-
-void process_post(Machine* m, Fiber* f) {
-  PostAction action = m->post;
-  m->post = PostAction::kNone;
-  if (action != PostAction::kPark) {
-    process_other_post(m, f, action);
-    return;
-  }
-  // f's context is saved, so it is parked; the commit then makes it reachable (releases the
-  // lock it is queued under, publishes it to the poller, arms its timer). Nobody can ready it
-  // before that, so no atomic read-modify-write is needed here. After a successful commit f
-  // may already run elsewhere: do not touch it.
-  f->state.store(FiberState::kParked, std::memory_order_release);
-  bool (*commit)(void*) = m->post_commit;
-  if (commit && !commit(m->post_commit_arg)) make_runnable(m, f, true);  // cancelled
+void park_cancelled(Machine* m, Fiber* f) {
+  make_runnable(m, f, true);
 }
 
 Fiber* finish_current_fiber(Machine* m, Fiber* f) {

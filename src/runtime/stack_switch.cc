@@ -101,7 +101,6 @@ weft_context_start:
   .size weft_context_start, .-weft_context_start
 )");
 
-extern "C" void weft_swap_context(void** save, void* to) noexcept;
 extern "C" void weft_context_start() noexcept;
 
 namespace weft::detail {
@@ -122,10 +121,6 @@ SavedContext make_context(void* base, std::size_t size, ContextEntry entry) noex
   frame[6] = 0;                                   // rbp: ends frame-pointer walks
   frame[7] = reinterpret_cast<uint64_t>(&weft_context_start);
   return frame;
-}
-
-void swap_context(SavedContext* save, SavedContext to) noexcept {
-  weft_swap_context(save, to);
 }
 
 // Reads another task's stack, which may be running meanwhile (see append_stack).

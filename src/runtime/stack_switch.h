@@ -24,9 +24,19 @@ using ContextEntry = void (*)();
 // Prepares a context on the stack [base, base + size) that calls entry() when first resumed.
 SavedContext make_context(void* base, std::size_t size, ContextEntry entry) noexcept;
 
+#if defined(__x86_64__)
+extern "C" void weft_swap_context(void** save, void* to) noexcept;
+#endif
+
 // Suspends the running context, storing it in *save, and resumes `to`. Returns when another
 // context resumes *save. *save is written before `to` starts to run.
+#if defined(__x86_64__)
+inline void swap_context(SavedContext* save, SavedContext to) noexcept {
+  weft_swap_context(save, to);
+}
+#else
 void swap_context(SavedContext* save, SavedContext to) noexcept;
+#endif
 
 // The frame pointer and resume address saved in a suspended context, for walking its frames.
 // False where the layout is not known.

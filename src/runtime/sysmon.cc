@@ -22,7 +22,6 @@ namespace weft::detail {
 namespace {
 
 std::atomic<uint32_t> g_sysmon_word{0};
-std::atomic<int64_t> g_coarse_now{0};
 std::atomic<bool> g_sysmon_idle{false};  // sleeping long because every processor was idle
 
 struct ProcWatch {
@@ -160,10 +159,7 @@ void sysmon_start() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-int64_t coarse_now_ns() noexcept {
-  int64_t t = g_coarse_now.load(std::memory_order_relaxed);
-  return t ? t : now_ns();
-}
+std::atomic<int64_t> g_coarse_now{0};
 
 void sysmon_wake_if_idle() noexcept {
   if (g_sysmon_idle.load(std::memory_order_relaxed) &&

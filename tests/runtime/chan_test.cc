@@ -519,3 +519,105 @@ TEST(Chan, ProducerThreadsConsumerTasks) {
 }
 
 }  // namespace
+
+// A channel used by one runtime thread alone for a while has its lock handed to that thread
+// (ChanLock); a plain thread using it then takes the lock back. Both sides see every value, in
+// order, across the hand-over and the taking back, several times over (each taking back doubles
+// the run that hands the lock over again).
+TEST(Chan, LockHandedToOneThreadIsTakenBackByAnother) {
+  weft::RuntimeOptions opts;
+  opts.max_procs = 1;
+  weft::run(
+      [] {
+        const weft::RuntimeStats before = weft::runtime_stats();
+        weft::Chan<int> c(8);
+        int next = 0;
+        for (int round = 0; round < 6; ++round) {
+          // This task alone: long enough a run to hand the lock over.
+          for (int i = 0; i < (64 << round) + 8; ++i) {
+            c.send(next);
+            std::optional<int> got = c.recv();
+            ASSERT_TRUE(got.has_value());
+            ASSERT_EQ(*got, next);
+            ++next;
+          }
+          // A plain thread sends a batch; this task receives it in order.
+          const int first = next;
+          std::thread other([c, first]() mutable {
+            for (int i = 0; i < 100; ++i) c.send(first + i);
+          });
+          for (int i = 0; i < 100; ++i) {
+            std::optional<int> got = c.recv();
+            ASSERT_TRUE(got.has_value());
+            ASSERT_EQ(*got, first + i);
+          }
+          weft::blocking([&] { other.join(); });
+          next += 100;
+        }
+        const weft::RuntimeStats after = weft::runtime_stats();
+        if (after.chan_lock_biased_total == before.chan_lock_biased_total) {
+          GTEST_SKIP() << "channel locks are not handed over in this build (no membarrier, or "
+                          "ThreadSanitizer)";
+        }
+        // Each plain-thread batch found the lock handed over and took it back.
+        EXPECT_GE(after.chan_lock_revoked_total - before.chan_lock_revoked_total, 6u);
+      },
+      opts);
+}
+
+// Tasks on every processor and plain threads hammer one channel with blocking and non-blocking
+// operations while its lock is handed over and taken back: every value arrives exactly once.
+TEST(Chan, LockHandOversUnderMixedLoadLoseNothing) {
+  constexpr int kTasks = 6, kThreads = 2, kPer = 20000;
+  weft::Chan<int64_t> c(32);
+  std::atomic<int64_t> received_sum{0}, received{0};
+  auto consume = [&](int64_t v) {
+    received_sum += v;
+    ++received;
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([c, t]() mutable {
+      for (int i = 0; i < kPer; ++i) c.send(int64_t{kTasks + t} * kPer + i);
+    });
+  }
+  weft::run([&] {
+    weft::WaitGroup producers, consumers;
+    for (int k = 0; k < kTasks; ++k) {
+      producers.add(1);
+      weft::go([c, k, &producers]() mutable {
+        for (int i = 0; i < kPer; ++i) {
+          int64_t v = int64_t{k} * kPer + i;
+          // Bursts of non-blocking sends from one task build runs for the hand-over.
+          if (!c.try_send(v)) c.send(v);
+          if (i % 512 == 0) weft::yield();
+        }
+        producers.done();
+      });
+    }
+    for (int k = 0; k < 3; ++k) {
+      consumers.add(1);
+      weft::go([c, &consume, &consumers]() mutable {
+        for (;;) {
+          if (std::optional<int64_t> v = c.try_recv()) {
+            consume(*v);
+            continue;
+          }
+          std::optional<int64_t> v = c.recv();
+          if (!v) break;
+          consume(*v);
+        }
+        consumers.done();
+      });
+    }
+    producers.wait();
+    weft::blocking([&] {
+      for (auto& th : threads) th.join();
+    });
+    c.close();
+    consumers.wait();
+  });
+  constexpr int64_t kTotal = int64_t{kTasks + kThreads} * kPer;
+  EXPECT_EQ(received.load(), kTotal);
+  EXPECT_EQ(received_sum.load(), kTotal * (kTotal - 1) / 2);
+}

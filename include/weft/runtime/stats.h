@@ -32,6 +32,11 @@ struct RuntimeStats {
   uint64_t context_switches_total = 0;
   // Successful steals of work from another processor's run queue.
   uint64_t steals_total = 0;
+  // Channel locks handed to one processor, which then takes them without a locked instruction,
+  // and such hand-overs taken back because another processor or thread used the channel (each
+  // costs an asymmetric barrier, microseconds; see ChanLock).
+  uint64_t chan_lock_biased_total = 0;
+  uint64_t chan_lock_revoked_total = 0;
   // Processors (Ps): how many may run tasks at once (weft::max_procs()), and how many are
   // running tasks now (a P whose task is stuck in a blocking call is not counted).
   uint64_t procs = 0;

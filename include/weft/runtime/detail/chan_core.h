@@ -44,11 +44,52 @@ struct ChanWaitQueue {
   uint32_t live = 0;  // waiters queued (the non-empty slots in the ring)
 };
 
+// ChanLock is a channel's lock: a SpinLock that a channel used from one runtime thread for a
+// while is handed to ("biased to"), as HotSpot once did with its monitors. The owner thread then
+// takes and releases it with plain loads and stores, no locked instruction (each cost about 4 ns
+// of a 55 ns unbuffered ping-pong here). Anyone else first takes the SpinLock, then revokes the
+// bias: it clears the owner, runs an asymmetric barrier (membarrier), after which the owner can
+// no longer enter, and waits for the owner to leave if it is inside. A revocation costs
+// microseconds, so a lock is biased only after kBiasAfter acquisitions in a row from one thread
+// with nobody else in between, and each revocation doubles that count for the lock. Without
+// membarrier, and under ThreadSanitizer (which does not model it), locks are never biased.
+// Lockable. Defined in chan.cc, where every channel takes it.
+class ChanLock {
+ public:
+  static constexpr uint32_t kBiasAfter = 64;
+
+  ChanLock() = default;
+  ChanLock(const ChanLock&) = delete;
+  ChanLock& operator=(const ChanLock&) = delete;
+
+  void lock() noexcept;
+  void unlock() noexcept;
+
+ private:
+  // owner_in_: the owner thread is out, is entering (and may yet find the bias revoked), or
+  // holds the lock. Written by the owner thread only.
+  static constexpr uint8_t kOwnerOut = 0;
+  static constexpr uint8_t kOwnerEntering = 1;
+  static constexpr uint8_t kOwnerHolds = 2;
+
+  void bias_to(void* thread) noexcept;
+  void revoke() noexcept;
+
+  SpinLock spin_;
+  std::atomic<uint8_t> owner_in_{kOwnerOut};
+  uint8_t revocations_ = 0;            // the streak that biases is kBiasAfter << revocations_
+  uint32_t streak_ = 0;                // SpinLock holders in a row from streak_thread_
+  std::atomic<void*> owner_{nullptr};  // the thread (its Machine) the lock is biased to, or null
+  void* streak_thread_ = nullptr;
+};
+
 // RecvStatus is what a receive found.
 enum class RecvStatus { kValue, kClosed, kWouldBlock };
 
 // ChanCore is shared by every Chan<T> handle that copies the same channel; reference counted.
-class ChanCore {
+// Aligned to a cache line, so that the lock and the fields that every operation reads share
+// the first one.
+class alignas(64) ChanCore {
  public:
   ChanCore(std::size_t capacity, const ElemOps* ops);
   ~ChanCore();
@@ -79,15 +120,16 @@ class ChanCore {
 
   void* slot(std::size_t i) const noexcept { return buf_ + i * ops_->size; }
 
-  SpinLock lock_;
+  // The first cache line: what every operation reads.
+  ChanLock lock_;
   std::atomic<int> refs_{1};
+  bool closed_ = false;
   const std::size_t capacity_;
   const ElemOps* ops_;
   unsigned char* buf_ = nullptr;
   std::size_t count_ = 0;
   std::size_t sendx_ = 0;
   std::size_t recvx_ = 0;
-  bool closed_ = false;
   ChanWaitQueue recvq_;
   ChanWaitQueue sendq_;
 };
