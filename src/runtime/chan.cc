@@ -3,6 +3,7 @@
 // locks (as Go does).
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <random>
@@ -83,6 +84,28 @@ void ChanLock::revoke() noexcept {
   }
   if (revocations_ < 24) ++revocations_;
   counters().chan_lock_revoked.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline void ChanCore::move_elem(void* dst, void* src) const noexcept {
+  if (!ops_->trivial) {
+    ops_->move_construct(dst, src);
+    return;
+  }
+  // The common sizes as single moves.
+  const std::size_t size = ops_->size;
+  if (size == 8) {
+    std::memcpy(dst, src, 8);
+  } else if (size == 4) {
+    std::memcpy(dst, src, 4);
+  } else if (size == 16) {
+    std::memcpy(dst, src, 16);
+  } else {
+    std::memcpy(dst, src, size);
+  }
+}
+
+inline void ChanCore::destroy_elem(void* p) const noexcept {
+  if (!ops_->trivial) ops_->destroy(p);
 }
 
 // ChanWaitNode is one waiting send or receive (Go's sudog).
@@ -201,13 +224,13 @@ struct ChanOps {
   static bool try_send_locked(ChanCore* c, void* elem, Slot* wake) {
     if (Slot e = dequeue(c->recvq_); e.node) {
       Node* r = e.node;
-      c->ops_->move_construct(r->elem, elem);  // the sender still owns (and destroys) *elem
+      c->move_elem(r->elem, elem);  // the sender still owns (and destroys) *elem
       r->success = true;
       *wake = e;
       return true;
     }
     if (c->count_ < c->capacity_) {
-      c->ops_->move_construct(c->slot(c->sendx_), elem);
+      c->move_elem(c->slot(c->sendx_), elem);
       if (++c->sendx_ == c->capacity_) c->sendx_ = 0;
       ++c->count_;
       return true;
@@ -220,13 +243,13 @@ struct ChanOps {
     if (Slot e = dequeue(c->sendq_); e.node) {
       Node* s = e.node;
       if (c->capacity_ == 0) {
-        c->ops_->move_construct(out, s->elem);
+        c->move_elem(out, s->elem);
       } else {
         // Buffer full: take its head, put the sender's value at the tail (same slot).
         void* head = c->slot(c->recvx_);
-        c->ops_->move_construct(out, head);
-        c->ops_->destroy(head);
-        c->ops_->move_construct(head, s->elem);
+        c->move_elem(out, head);
+        c->destroy_elem(head);
+        c->move_elem(head, s->elem);
         if (++c->recvx_ == c->capacity_) c->recvx_ = 0;
         c->sendx_ = c->recvx_;
       }
@@ -236,8 +259,8 @@ struct ChanOps {
     }
     if (c->count_ > 0) {
       void* head = c->slot(c->recvx_);
-      c->ops_->move_construct(out, head);
-      c->ops_->destroy(head);
+      c->move_elem(out, head);
+      c->destroy_elem(head);
       if (++c->recvx_ == c->capacity_) c->recvx_ = 0;
       --c->count_;
       return RecvStatus::kValue;
@@ -257,7 +280,7 @@ ChanCore::ChanCore(std::size_t capacity, const ElemOps* ops) : capacity_(capacit
 
 ChanCore::~ChanCore() {
   for (std::size_t i = 0, x = recvx_; i < count_; ++i) {
-    ops_->destroy(slot(x));
+    destroy_elem(slot(x));
     if (++x == capacity_) x = 0;
   }
   if (buf_)

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -620,4 +621,37 @@ TEST(Chan, LockHandOversUnderMixedLoadLoseNothing) {
   constexpr int64_t kTotal = int64_t{kTasks + kThreads} * kPer;
   EXPECT_EQ(received.load(), kTotal);
   EXPECT_EQ(received_sum.load(), kTotal * (kTotal - 1) / 2);
+}
+
+// Trivially copyable elements are moved as bytes: every size arrives whole, buffered or handed
+// straight to a waiting receiver.
+struct Triple {
+  int64_t a, b, c;
+};
+template <class T, class Make>
+void RoundTripsWhole(Make make) {
+  weft::run([make] {
+    for (std::size_t capacity : {std::size_t{0}, std::size_t{3}}) {
+      weft::Chan<T> c(capacity);
+      weft::go([c, make]() mutable {
+        for (int i = 0; i < 100; ++i) c.send(make(i));
+        c.close();
+      });
+      int i = 0;
+      for (T v : c) {
+        T want = make(i++);
+        EXPECT_EQ(std::memcmp(&v, &want, sizeof(T)), 0) << "value " << i - 1;
+      }
+      EXPECT_EQ(i, 100);
+    }
+  });
+}
+TEST(Chan, TrivialElementsOfEverySizeArriveWhole) {
+  RoundTripsWhole<char>([](int i) { return static_cast<char>('a' + i % 26); });
+  RoundTripsWhole<int16_t>([](int i) { return static_cast<int16_t>(i * 301); });
+  RoundTripsWhole<double>([](int i) { return i * 0.5; });
+  RoundTripsWhole<std::pair<int64_t, int64_t>>([](int i) {
+    return std::pair<int64_t, int64_t>{i, -i};
+  });
+  RoundTripsWhole<Triple>([](int i) { return Triple{i, i * 2, i * 3}; });
 }

@@ -4,23 +4,26 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "weft/runtime/detail/seg_ring.h"
 #include "weft/runtime/detail/spinlock.h"
 
 namespace weft::detail {
 
-// ElemOps tells the type-erased channel how to move and destroy its element type.
+// ElemOps tells the type-erased channel how to move and destroy its element type. A trivial
+// one (trivially copyable and destructible) is moved by copying its bytes, with no call.
 struct ElemOps {
   std::size_t size;
   std::size_t align;
+  bool trivial;
   void (*move_construct)(void* dst, void* src) noexcept;
   void (*destroy)(void* p) noexcept;
 };
 
 template <class T>
 inline constexpr ElemOps kElemOps = {
-    sizeof(T), alignof(T),
+    sizeof(T), alignof(T), std::is_trivially_copyable_v<T>&& std::is_trivially_destructible_v<T>,
     [](void* d, void* s) noexcept { ::new (d) T(static_cast<T&&>(*static_cast<T*>(s))); },
     [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
 
@@ -119,6 +122,10 @@ class alignas(64) ChanCore {
   friend struct ChanOps;
 
   void* slot(std::size_t i) const noexcept { return buf_ + i * ops_->size; }
+  // Moves the element at src into raw storage at dst; src keeps a moved-from element.
+  void move_elem(void* dst, void* src) const noexcept;
+  // Destroys the element at p.
+  void destroy_elem(void* p) const noexcept;
 
   // The first cache line: what every operation reads.
   ChanLock lock_;
