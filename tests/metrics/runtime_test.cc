@@ -126,15 +126,27 @@ TEST(RuntimeMetricsTest, RendersEveryFamily) {
       return false;
     }));
     std::string text = r.render(weft::metrics::Format::kText);
-    for (const char* family :
-         {"weft_runtime_tasks", "weft_runtime_tasks_running", "weft_runtime_tasks_runnable",
-          "weft_runtime_tasks_started_total", "weft_runtime_context_switches_total",
-          "weft_runtime_steals_total", "weft_runtime_procs", "weft_runtime_procs_running",
-          "weft_runtime_machines", "weft_runtime_machines_idle", "weft_runtime_machines_spinning",
-          "weft_runtime_global_queue_tasks", "weft_runtime_netpoll_waiting_tasks",
-          "weft_runtime_netpoll_waits_total", "weft_runtime_timers_pending",
-          "weft_runtime_stack_reserved_bytes", "weft_runtime_stack_committed_bytes",
-          "weft_runtime_stacks_in_use", "weft_runtime_sysmon_warnings_total"}) {
+    for (const char* family : {"weft_runtime_tasks",
+                               "weft_runtime_tasks_running",
+                               "weft_runtime_tasks_runnable",
+                               "weft_runtime_tasks_started_total",
+                               "weft_runtime_context_switches_total",
+                               "weft_runtime_steals_total",
+                               "weft_runtime_chan_lock_biased_total",
+                               "weft_runtime_chan_lock_revoked_total",
+                               "weft_runtime_procs",
+                               "weft_runtime_procs_running",
+                               "weft_runtime_machines",
+                               "weft_runtime_machines_idle",
+                               "weft_runtime_machines_spinning",
+                               "weft_runtime_global_queue_tasks",
+                               "weft_runtime_netpoll_waiting_tasks",
+                               "weft_runtime_netpoll_waits_total",
+                               "weft_runtime_timers_pending",
+                               "weft_runtime_stack_reserved_bytes",
+                               "weft_runtime_stack_committed_bytes",
+                               "weft_runtime_stacks_in_use",
+                               "weft_runtime_sysmon_warnings_total"}) {
       EXPECT_THAT(text, HasSubstr(std::string("\n") + family + " ")) << family;
     }
     EXPECT_THAT(text, HasSubstr("# TYPE weft_runtime_tasks_started_total counter"));
