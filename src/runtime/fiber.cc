@@ -15,6 +15,7 @@
 extern "C" {
 __thread weft::detail::Machine* weft_tls_machine __attribute__((tls_model("initial-exec"))) =
     nullptr;
+__attribute__((visibility("hidden"))) char weft_current_machine_order = 0;
 }
 
 namespace weft::detail {

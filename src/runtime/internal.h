@@ -315,21 +315,27 @@ inline StackCache* machine_stack_cache(Machine* m) {
 // The calling thread's machine (fiber.cc). Read only through current_machine().
 extern "C" __thread weft::detail::Machine* weft_tls_machine
     __attribute__((tls_model("initial-exec")));
+// Never written. current_machine()'s asm reads it (as far as the compiler knows), and any call
+// the compiler cannot see into may write it, so the read cannot move above such a call: a
+// switch is one.
+extern "C" __attribute__((visibility("hidden"))) char weft_current_machine_order;
 
 namespace weft::detail {
 
 // The calling thread's machine, or nullptr. Never cached across a switch, after which the
 // task may run on another thread: the compiler may neither keep nor reuse the thread-local's
 // address, so every call reads the thread pointer anew. On x86-64 that is an opaque two-load
-// sequence in place (a volatile asm, which the compiler neither merges nor moves across the
-// call that switches); elsewhere an out-of-line call that clobbers memory.
+// sequence in place: a volatile asm, which the compiler neither merges nor drops, with an input
+// that keeps it below any call before it (weft_current_machine_order). Elsewhere an
+// out-of-line call that clobbers memory.
 #if defined(__x86_64__)
 inline Machine* current_machine() noexcept {
   Machine* m;
   asm volatile(
       "movq weft_tls_machine@gottpoff(%%rip), %0\n\t"
       "movq %%fs:(%0), %0"
-      : "=r"(m));
+      : "=r"(m)
+      : "m"(weft_current_machine_order));
   return m;
 }
 #else
