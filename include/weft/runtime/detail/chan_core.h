@@ -59,13 +59,18 @@ struct ChanWaitQueue {
 // Lockable. Defined in chan.cc, where every channel takes it.
 class ChanLock {
  public:
+  // Acquisitions in a row from one thread that bias a lock never revoked.
   static constexpr uint32_t kBiasAfter = 64;
 
   ChanLock() = default;
   ChanLock(const ChanLock&) = delete;
   ChanLock& operator=(const ChanLock&) = delete;
 
+  // Takes the lock, spinning (then yielding) while another thread holds it. Never held across
+  // anything but a switch to the next task on the same thread, so the thread that takes it
+  // releases it.
   void lock() noexcept;
+  // Releases the lock. REQUIRES: the calling thread holds it.
   void unlock() noexcept;
 
  private:
