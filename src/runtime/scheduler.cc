@@ -495,7 +495,7 @@ __attribute__((noinline)) void globrunqput_one(Fiber* f) {
   globrunqput_locked(s, f);
 }
 
-__attribute__((noinline)) void runqput_behind_runnext(Processor* p, Fiber* f, bool next) {
+__attribute__((noinline)) void runqput_out_of_line(Processor* p, Fiber* f, bool next) {
   runqput(p, f, next);
 }
 
@@ -508,7 +508,7 @@ void make_runnable(Machine* m, Fiber* f, bool next, bool wake = true) {
     // runqput's first case, inline: thieves only ever take a non-empty runnext.
     p->runnext.store(f, std::memory_order_release);
   } else {
-    runqput_behind_runnext(p, f, next);
+    runqput_out_of_line(p, f, next);
   }
   // wake_processor's first test, inline: with every P running there is nobody to wake.
   if (wake && processor_may_start(sched())) wake_processor();
