@@ -41,7 +41,8 @@ inline void ChanLock::lock() noexcept {
   if (owner_.load(std::memory_order_relaxed) != nullptr) [[unlikely]]
     revoke();
   // Count acquisitions in a row from one thread; enough of them bias the lock to it (never to
-  // a thread outside the runtime, whose `self` is null).
+  // a thread outside the runtime, whose `self` is null, nor to a second thread).
+  if (bias_thread_ != nullptr && bias_thread_ != self) return;
   if (self == streak_thread_) {
     if (++streak_ >= (kBiasAfter << revocations_)) [[unlikely]]
       bias_to(self);
@@ -66,6 +67,7 @@ void ChanLock::bias_to(void* thread) noexcept {
   streak_ = 0;
 #if !defined(__SANITIZE_THREAD__)
   if (thread != nullptr && asymmetric_barrier_ready()) {
+    bias_thread_ = thread;
     owner_.store(thread, std::memory_order_release);
     counters().chan_lock_biased.fetch_add(1, std::memory_order_relaxed);
   }

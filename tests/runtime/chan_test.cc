@@ -560,8 +560,10 @@ TEST(Chan, LockHandedToOneThreadIsTakenBackByAnother) {
           GTEST_SKIP() << "channel locks are not handed over in this build (no membarrier, or "
                           "ThreadSanitizer)";
         }
-        // Each plain-thread batch found the lock handed over and took it back.
-        EXPECT_GE(after.chan_lock_revoked_total - before.chan_lock_revoked_total, 6u);
+        // The plain thread's batch after a hand-over took the lock back. (A lock is handed only
+        // to the first thread it went to, so later rounds hand it over again only while this
+        // task still runs on that thread.)
+        EXPECT_GE(after.chan_lock_revoked_total - before.chan_lock_revoked_total, 1u);
       },
       opts);
 }

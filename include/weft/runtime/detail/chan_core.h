@@ -54,7 +54,8 @@ struct ChanWaitQueue {
 // bias: it clears the owner, runs an asymmetric barrier (membarrier), after which the owner can
 // no longer enter, and waits for the owner to leave if it is inside. A revocation costs
 // microseconds, so a lock is biased only after kBiasAfter acquisitions in a row from one thread
-// with nobody else in between, and each revocation doubles that count for the lock. Without
+// with nobody else in between, and each revocation doubles that count for the lock. A lock is
+// only ever biased to one thread, the first. Without
 // membarrier, and under ThreadSanitizer (which does not model it), locks are never biased.
 // Lockable. Defined in chan.cc, where every channel takes it.
 class ChanLock {
@@ -89,6 +90,10 @@ class ChanLock {
   uint32_t streak_ = 0;                // SpinLock holders in a row from streak_thread_
   std::atomic<void*> owner_{nullptr};  // the thread (its Machine) the lock is biased to, or null
   void* streak_thread_ = nullptr;
+  // The one thread the lock may ever be biased to: the first it was biased to. owner_in_ is
+  // that thread's alone, so a stale write of an earlier owner (preempted between its look at
+  // owner_ and its store to owner_in_) can never overwrite a later owner's flag.
+  void* bias_thread_ = nullptr;
 };
 
 // RecvStatus is what a receive found.
