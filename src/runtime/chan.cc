@@ -7,7 +7,6 @@
 #include <memory>
 #include <new>
 #include <random>
-#include <thread>
 
 #include "runtime/internal.h"
 #include "weft/runtime/chan.h"
@@ -77,13 +76,8 @@ void ChanLock::bias_to(void* thread) noexcept {
 void ChanLock::revoke() noexcept {
   owner_.store(nullptr, std::memory_order_relaxed);
   asymmetric_barrier();
-  for (int spins = 0; owner_in_.load(std::memory_order_acquire) != kOwnerOut; ++spins) {
-    if (spins < 64) {
-      __builtin_ia32_pause();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  for (int spins = 0; owner_in_.load(std::memory_order_acquire) != kOwnerOut; ++spins)
+    spin_wait_step(spins);
   if (revocations_ < 24) ++revocations_;
   counters().chan_lock_revoked.fetch_add(1, std::memory_order_relaxed);
 }

@@ -196,13 +196,8 @@ void runnext_thief_enter(Processor* victim) {
   victim->runnext_thieves.fetch_add(1, std::memory_order_acq_rel);
   asymmetric_barrier();
   // A take is a few instructions, unless the holder's thread was preempted in the middle.
-  for (int spins = 0; victim->runnext_taking.load(std::memory_order_acquire); ++spins) {
-    if (spins < 64) {
-      __builtin_ia32_pause();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  for (int spins = 0; victim->runnext_taking.load(std::memory_order_acquire); ++spins)
+    spin_wait_step(spins);
 }
 
 void runnext_thief_leave(Processor* victim) {
