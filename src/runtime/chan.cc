@@ -129,17 +129,22 @@ struct ChanOps {
   // size is slots left behind by early leavers, the live ones are renumbered toward the head
   // first (O(size), paid for by the leavers since the last time).
   static void push(Queue& q, Node* n, Fiber* direct) {
-    if (q.ring.size() >= 64 && uint64_t{q.live} * 2 <= q.ring.size()) {
-      // A task's plain wait is never unlinked, so its seq is not read again: its node, on
-      // its stack, is left alone.
-      q.ring.compact([](const Slot& e) { return e.node != nullptr; },
-                     [](const Slot& e, uint64_t seq) {
-                       if (!e.task) e.node->seq = seq;
-                     });
-    }
+    if (q.ring.size() >= 64 && uint64_t{q.live} * 2 <= q.ring.size()) [[unlikely]]
+      compact(q);
     n->seq = q.ring.push_back(Slot{n, direct});
     ++q.live;
     n->linked = true;
+  }
+
+  // Drops the empty slots of q, renumbering the live ones toward the head. Out of line: rare,
+  // and kept off the registers of the send and receive paths.
+  __attribute__((noinline, cold)) static void compact(Queue& q) {
+    // A task's plain wait is never unlinked, so its seq is not read again: its node, on its
+    // stack, is left alone.
+    q.ring.compact([](const Slot& e) { return e.node != nullptr; },
+                   [](const Slot& e, uint64_t seq) {
+                     if (!e.task) e.node->seq = seq;
+                   });
   }
 
   static void unlink(Queue& q, Node* n) {

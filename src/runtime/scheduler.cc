@@ -958,7 +958,7 @@ inline __attribute__((always_inline)) void start_next(Processor* p, Fiber* next,
 
 // Switches the running fiber out for `action`, straight to the next local fiber when there is
 // one, else to the scheduler context.
-void switch_out(Machine* m, Fiber* self, PostAction action) {
+inline __attribute__((always_inline)) void switch_out(Machine* m, Fiber* self, PostAction action) {
   m->post = action;
   Fiber* next = quick_next(m);
   // A yield goes back into the queue itself; tasks that park or end are what a queue of woken
