@@ -1,5 +1,7 @@
-# Counts the instructions of one pingpong round trip of runtime_bench, by function, by stepping
-# one machine thread through it under gdb. The figure does not depend on the machine's speed.
+# Counts the instructions of one pingpong round trip of runtime_bench, and the taken branches
+# among them (jumps, calls and returns that leave the straight line, each of which ends a fetch
+# block), by function, by stepping one machine thread through it under gdb. The figures do not
+# depend on the machine's speed.
 #
 #   WEFT_MAXPROCS=1 gdb -q -batch -x bench/trace_roundtrip.py build/release/bench/runtime_bench
 #
@@ -24,22 +26,30 @@ gdb.execute("set scheduler-locking step")
 start_pc = int(gdb.parse_and_eval("$pc"))
 start_sp = int(gdb.parse_and_eval("$sp"))
 trace = open(os.environ["TRACE_FILE"], "w") if os.environ.get("TRACE_FILE") else None
-by_function = {}
-count = 0
+arch = gdb.selected_frame().architecture()
+by_function = {}  # name -> [instructions, taken branches]
+count = taken = 0
 while count < 100000:
+    pc = int(gdb.parse_and_eval("$pc"))
+    insn = arch.disassemble(pc)[0]
     if trace:
-        trace.write(gdb.execute("x/i $pc", to_string=True).replace("=> ", "").strip() + "\n")
+        trace.write(f"{pc:#x}  {insn['asm']}\n")
     symbol = gdb.execute("info symbol $pc", to_string=True)
     name = symbol.split(" in section")[0].rsplit(" + ", 1)[0].strip()
-    by_function[name] = by_function.get(name, 0) + 1
+    counts = by_function.setdefault(name, [0, 0])
+    counts[0] += 1
     gdb.execute("stepi", to_string=True)
     count += 1
-    if int(gdb.parse_and_eval("$pc")) == start_pc and int(gdb.parse_and_eval("$sp")) == start_sp:
+    next_pc = int(gdb.parse_and_eval("$pc"))
+    if next_pc != pc + insn["length"]:
+        counts[1] += 1
+        taken += 1
+    if next_pc == start_pc and int(gdb.parse_and_eval("$sp")) == start_sp:
         break
 if trace:
     trace.close()
 
-print(f"instructions per round trip: {count}")
-for name, n in sorted(by_function.items(), key=lambda kv: -kv[1]):
-    print(f"{n:6d}  {name}")
+print(f"instructions per round trip: {count}, taken branches: {taken}")
+for name, (n, t) in sorted(by_function.items(), key=lambda kv: -kv[1][0]):
+    print(f"{n:6d} {t:5d}  {name}")
 gdb.execute("kill")

@@ -25,11 +25,11 @@ namespace weft::detail {
 
 inline void ChanLock::lock() noexcept {
   Machine* self = current_machine();
-  if (void* owner = owner_.load(std::memory_order_acquire)) {
-    if (owner == self) {
+  if (void* owner = owner_.load(std::memory_order_acquire)) [[likely]] {
+    if (owner == self) [[likely]] {
       owner_in_.store(kOwnerEntering, std::memory_order_relaxed);
       std::atomic_signal_fence(std::memory_order_seq_cst);
-      if (owner_.load(std::memory_order_relaxed) == self) {
+      if (owner_.load(std::memory_order_relaxed) == self) [[likely]] {
         owner_in_.store(kOwnerHolds, std::memory_order_relaxed);
         return;
       }
@@ -54,7 +54,7 @@ inline void ChanLock::lock() noexcept {
 inline void ChanLock::unlock() noexcept {
   // kOwnerHolds is seen only by the owner holding the lock: a SpinLock holder has revoked the
   // bias, and may at most see the owner's brief kOwnerEntering.
-  if (owner_in_.load(std::memory_order_relaxed) == kOwnerHolds) {
+  if (owner_in_.load(std::memory_order_relaxed) == kOwnerHolds) [[likely]] {
     owner_in_.store(kOwnerOut, std::memory_order_release);
   } else {
     spin_.unlock();
@@ -83,7 +83,7 @@ void ChanLock::revoke() noexcept {
 }
 
 inline void ChanCore::move_elem(void* dst, void* src) const noexcept {
-  if (!ops_->trivial) {
+  if (!ops_->trivial) [[unlikely]] {
     ops_->move_construct(dst, src);
     return;
   }
@@ -163,7 +163,7 @@ struct ChanOps {
   // readies it from the slot), so it needs no Waiter; a plain thread waits on one.
   static void wait(ChanCore* c, Queue& q, Node* n, WaitReason reason) {
     Machine* m = current_machine();
-    if (Fiber* self = m ? m->current : nullptr) {
+    if (Fiber* self = m ? m->current : nullptr) [[likely]] {
       push(q, n, self);
       park_task(
           m, self, reason,
@@ -187,9 +187,11 @@ struct ChanOps {
     while (q.live > 0) {
       Slot e = slot(q, q.ring.head());
       q.ring.pop_front();
-      if (!e.node) continue;
+      if (!e.node) [[unlikely]]
+        continue;
       if (--q.live == 0) q.ring.clear();
-      if (e.task) return e;
+      if (e.task) [[likely]]
+        return e;
       e.node->linked = false;
       if (e.node->case_index >= 0 && !e.node->waiter->claim(e.node->case_index)) continue;
       return e;
@@ -290,7 +292,7 @@ ChanCore::~ChanCore() {
 
 bool ChanCore::send(void* elem, bool block) {
   lock_.lock();
-  if (closed_) {
+  if (closed_) [[unlikely]] {
     lock_.unlock();
     throw ChanClosedError();
   }
@@ -300,7 +302,7 @@ bool ChanCore::send(void* elem, bool block) {
     if (wake.node) ChanOps::wake(wake);
     return true;
   }
-  if (!block) {
+  if (!block) [[unlikely]] {
     lock_.unlock();
     return false;
   }

@@ -1,4 +1,5 @@
-// Fiber switching: the Boost.Context jump, exception state per task, sanitizer hooks, task exit.
+// Tasks' lives: the first frame of a stack, running a task's callable, a finished task's stack
+// handed to the next, fatal errors. The switch itself is in internal.h (inline, for the park path).
 #include <cxxabi.h>
 #include <unistd.h>
 
@@ -24,13 +25,6 @@ namespace {
 
 EhGlobals* eh_globals() noexcept {
   return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
-}
-
-void check_canary(const Fiber* f) {
-  if (f->stack.base && !f->stack.guarded &&
-      *reinterpret_cast<const volatile uint64_t*>(f->stack.base) != kStackCanary) {
-    fatal_stack_overflow(f);
-  }
 }
 
 }  // namespace
@@ -134,60 +128,10 @@ void hand_stack_over(Machine* m, Fiber* from, Fiber* to) {
   m->current = to;
 }
 
-void switch_context(Machine* m, Fiber* from, Fiber* to) {
-  if (from) {
-    check_canary(from);
-    // The exception state goes into the third line of the record only when there is one.
-    EhGlobals* g = m->eh;
-    if (g->caught != nullptr || g->uncaught != 0) {
-      from->eh = *g;
-      *g = EhGlobals{};
-      from->flags |= Fiber::kEhSaved;
-    } else {
-      from->flags &= ~Fiber::kEhSaved;
-    }
-  }
-  const void* bottom;
-  std::size_t size;
-  void* target;
-  void* tsan_target;
-  if (to) {
-    if (to->ctx == nullptr) {
-      to->stack = stack_alloc(machine_stack_cache(m));
-      to->ctx = make_context(to->stack.base, to->stack.size, fiber_entry);
-      if constexpr (san::kFiberSlotUsed) to->san_fiber = san::tsan_create();
-    }
-    to->state.store(FiberState::kRunning, std::memory_order_relaxed);
-    bottom = to->stack.base;
-    size = to->stack.size;
-    target = to->ctx;
-    tsan_target = to->san_fiber;
-  } else {
-    bottom = m->sched_stack_bottom;
-    size = m->sched_stack_size;
-    target = m->sched_ctx;
-    tsan_target = m->tsan_sched_fiber;
-  }
-  m->prev = from;
-  m->current = to;
-  void** fake =
-      from ? (m->post == PostAction::kExit ? nullptr : &from->san_fiber) : &m->asan_fake_stack;
-  san::start_switch(fake, bottom, size);
-  san::tsan_switch(tsan_target);
-  swap_context(from ? &from->ctx : &m->sched_ctx, target);
-  after_switch();
-}
-
-void after_switch() {
-  Machine* m = current_machine();
-  Fiber* self = m->current;
-  san::finish_switch(self ? self->san_fiber : m->asan_fake_stack);
-  Fiber* prev = m->prev;
-  m->prev = nullptr;
-  // The thread's exception state is empty here: whoever switched out emptied it (switch_context)
-  // or never had one (the scheduler context). Only a task that saved one gets it back.
-  if (self && (self->flags & Fiber::kEhSaved)) *m->eh = self->eh;
-  if (prev) process_post(m, prev);
+void give_first_frame(Machine* m, Fiber* f) {
+  f->stack = stack_alloc(machine_stack_cache(m));
+  f->ctx = make_context(f->stack.base, f->stack.size, fiber_entry);
+  if constexpr (san::kFiberSlotUsed) f->san_fiber = san::tsan_create();
 }
 
 void fiber_release_resources(Machine* m, Fiber* f) {

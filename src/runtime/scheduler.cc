@@ -170,10 +170,10 @@ namespace {
 // Puts f (nullptr to empty it) in p's runnext and returns what was there (nullptr when empty or
 // taken by a thief). REQUIRES: the caller holds p.
 inline __attribute__((always_inline)) Fiber* swap_runnext(Processor* p, Fiber* f) {
-  if (g_runnext_fast) {
+  if (g_runnext_fast) [[likely]] {
     p->runnext_taking.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (p->runnext_thieves.load(std::memory_order_acquire) == 0) {
+    if (p->runnext_thieves.load(std::memory_order_acquire) == 0) [[likely]] {
       Fiber* old = p->runnext.load(std::memory_order_relaxed);
       p->runnext.store(f, std::memory_order_release);  // a thief's exchange reads f's record
       p->runnext_taking.store(false, std::memory_order_release);
@@ -282,7 +282,7 @@ Fiber* runq_take_head(Processor* p) {
 // queue, so two tasks handing the processor back and forth through runnext cannot starve the
 // rest (Go gets the same from runnext inheriting the time slice). REQUIRES: the caller owns p.
 inline __attribute__((always_inline)) Fiber* runqget(Processor* p) {
-  if (++p->runnext_streak >= 64) {
+  if (++p->runnext_streak >= 64) [[unlikely]] {
     p->runnext_streak = 0;
     if (Fiber* f = runq_take_head(p)) return f;
   }
@@ -497,9 +497,9 @@ __attribute__((noinline)) void runqput_out_of_line(Processor* p, Fiber* f, bool 
 void make_runnable(Machine* m, Fiber* f, bool next, bool wake = true) {
   f->state.store(FiberState::kRunnable, std::memory_order_release);
   Processor* p = m ? m->p : nullptr;
-  if (!p) {
+  if (!p) [[unlikely]] {
     globrunqput_one(f);
-  } else if (next && p->runnext.load(std::memory_order_relaxed) == nullptr) {
+  } else if (next && p->runnext.load(std::memory_order_relaxed) == nullptr) [[likely]] {
     // runqput's first case, inline: thieves only ever take a non-empty runnext.
     p->runnext.store(f, std::memory_order_release);
   } else {
@@ -940,7 +940,9 @@ inline __attribute__((always_inline)) Fiber* quick_next(Machine* m) {
   if (!p || p->status.load(std::memory_order_relaxed) != ProcStatus::kRunning) return nullptr;
   if ((p->schedtick + 1) % 61 == 0) return nullptr;  // time to look at the global queue
   int64_t when = p->timers.next_when.load(std::memory_order_relaxed);
-  if (when != INT64_MAX && when <= now_ns()) return nullptr;
+  if (when != INT64_MAX) [[unlikely]] {
+    if (when <= now_ns()) return nullptr;
+  }
   return runqget(p);
 }
 
@@ -948,8 +950,8 @@ inline __attribute__((always_inline)) Fiber* quick_next(Machine* m) {
 // what the tasks queued behind it will touch (prefetch_upcoming).
 inline __attribute__((always_inline)) void start_next(Processor* p, Fiber* next, bool prefetch) {
   // prefetch_upcoming's first test, inline: an empty queue, the usual case, has nothing ahead.
-  if (prefetch &&
-      p->runq_tail.load(std::memory_order_relaxed) != p->runq_head.load(std::memory_order_relaxed))
+  if (prefetch && p->runq_tail.load(std::memory_order_relaxed) !=
+                      p->runq_head.load(std::memory_order_relaxed)) [[unlikely]]
     prefetch_upcoming(p);
   p->schedtick++;
   p->published_tick.store(p->schedtick, std::memory_order_relaxed);

@@ -40,20 +40,21 @@ class SegRing {
 
   // The value at seq. REQUIRES: head() <= seq < tail().
   T& at(uint64_t seq) noexcept {
-    if (dir_mask_ == 0) return small_ring_[seq & ((uint64_t{1} << shift_) - 1)];
+    if (dir_mask_ == 0) [[likely]]
+      return small_ring_[seq & ((uint64_t{1} << shift_) - 1)];
     return dir_[(seq >> kSegShift) & dir_mask_][seq & kSegMask];
   }
 
   // Appends v and returns its sequence number. (v is a copy: it may come from the ring itself.)
   uint64_t push_back(T v) {
     uint64_t seq = tail_;
-    if (dir_mask_ != 0) {  // segments: the tail's segment always exists
+    if (dir_mask_ != 0) [[unlikely]] {  // segments: the tail's segment always exists
       dir_[(seq >> kSegShift) & dir_mask_][seq & kSegMask] = v;
       tail_ = seq + 1;
       if ((tail_ & kSegMask) == 0) add_tail_segment();
       return seq;
     }
-    if (dir_ && size() < (uint64_t{1} << shift_)) {  // a small ring with room
+    if (dir_ && size() < (uint64_t{1} << shift_)) [[likely]] {  // a small ring with room
       tail_ = seq + 1;
       small_ring_[seq & ((uint64_t{1} << shift_) - 1)] = v;
       return seq;
