@@ -1,4 +1,4 @@
-// Timers: one binary heap per processor, fired by the scheduler, plus sleep_for.
+// Timers: one 4-ary heap per processor, fired by the scheduler, plus sleep_for.
 #include <time.h>
 
 #include <algorithm>
@@ -14,60 +14,64 @@ namespace {
 
 std::atomic<int64_t> g_timers_pending{0};
 
-bool earlier(const TimerEntry* a, const TimerEntry* b) {
-  return a->when_ns < b->when_ns;
+using Heap = std::vector<TimerHeapSlot>;
+constexpr std::size_t kArity = 4;
+
+// Puts s at i and tells its timer where it is.
+void place(Heap& h, std::size_t i, TimerHeapSlot s) {
+  h[i] = s;
+  s.timer->index = static_cast<int32_t>(i);
 }
 
-void sift_up(std::vector<TimerEntry*>& h, std::size_t i) {
-  TimerEntry* t = h[i];
+// Moves the slot at i up past later parents. Returns where it stopped.
+std::size_t sift_up(Heap& h, std::size_t i) {
+  TimerHeapSlot s = h[i];
   while (i > 0) {
-    std::size_t parent = (i - 1) / 2;
-    if (!earlier(t, h[parent])) break;
-    h[i] = h[parent];
-    h[i]->index = static_cast<int32_t>(i);
+    std::size_t parent = (i - 1) / kArity;
+    if (h[parent].when <= s.when) break;
+    place(h, i, h[parent]);
     i = parent;
   }
-  h[i] = t;
-  t->index = static_cast<int32_t>(i);
+  place(h, i, s);
+  return i;
 }
 
-void sift_down(std::vector<TimerEntry*>& h, std::size_t i) {
-  TimerEntry* t = h[i];
-  std::size_t n = h.size();
+// Moves the slot at i down past earlier children.
+void sift_down(Heap& h, std::size_t i) {
+  TimerHeapSlot s = h[i];
+  const std::size_t n = h.size();
   for (;;) {
-    std::size_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && earlier(h[c + 1], h[c])) ++c;
-    if (!earlier(h[c], t)) break;
-    h[i] = h[c];
-    h[i]->index = static_cast<int32_t>(i);
-    i = c;
+    std::size_t first = kArity * i + 1;
+    if (first >= n) break;
+    std::size_t best = first;
+    for (std::size_t c = first + 1; c < std::min(first + kArity, n); ++c)
+      if (h[c].when < h[best].when) best = c;
+    if (s.when <= h[best].when) break;
+    place(h, i, h[best]);
+    i = best;
   }
-  h[i] = t;
-  t->index = static_cast<int32_t>(i);
+  place(h, i, s);
 }
 
 void heap_push(TimerHeap* hp, TimerEntry* t) {
-  hp->heap.push_back(t);
+  hp->heap.push_back(TimerHeapSlot{t->when_ns, t});
   sift_up(hp->heap, hp->heap.size() - 1);
 }
 
 void heap_remove(TimerHeap* hp, TimerEntry* t) {
-  auto& h = hp->heap;
+  Heap& h = hp->heap;
   std::size_t i = static_cast<std::size_t>(t->index);
-  TimerEntry* last = h.back();
+  TimerHeapSlot last = h.back();
   h.pop_back();
   t->index = -1;
   if (i < h.size()) {
-    h[i] = last;
-    last->index = static_cast<int32_t>(i);
-    sift_down(h, i);
-    sift_up(h, static_cast<std::size_t>(last->index));
+    place(h, i, last);
+    if (sift_up(h, i) == i) sift_down(h, i);
   }
 }
 
 void publish_next(TimerHeap* hp) {
-  hp->next_when.store(hp->heap.empty() ? INT64_MAX : hp->heap.front()->when_ns,
+  hp->next_when.store(hp->heap.empty() ? INT64_MAX : hp->heap.front().when,
                       std::memory_order_release);
 }
 
@@ -156,8 +160,8 @@ int run_timers(TimerHeap* hp, int64_t now) {
   if (hp->running.exchange(true, std::memory_order_acquire)) return 0;
   int fired = 0;
   hp->lock.lock();
-  while (!hp->heap.empty() && hp->heap.front()->when_ns <= now) {
-    TimerEntry* t = hp->heap.front();
+  while (!hp->heap.empty() && hp->heap.front().when <= now) {
+    TimerEntry* t = hp->heap.front().timer;
     heap_remove(hp, t);
     if (t->period_ns > 0) {
       int64_t behind = now - t->when_ns;

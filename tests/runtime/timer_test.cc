@@ -1,9 +1,11 @@
 // Timers: after(), Ticker, sleep_for and sleep_until.
 #include <gtest/gtest.h>
+#include <weft/runtime/detail/timer.h>
 #include <weft/weft.h>
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -388,3 +390,81 @@ TEST(Timer, ShortSleepsBesideAFarTimerAreNotLost) {
 }
 
 }  // namespace
+
+namespace timer_heap {
+
+struct Fired {
+  std::atomic<int> next{0};
+  std::vector<int> order;  // indexes of the timers, in the order they fired
+  explicit Fired(int n) : order(static_cast<std::size_t>(n), -1) {}
+};
+
+struct Probe {
+  weft::detail::TimerEntry entry;
+  Fired* fired = nullptr;
+  int index = 0;
+  int64_t due = 0;
+  std::atomic<int> fire_count{0};
+  std::atomic<int64_t> fired_at{0};
+};
+
+}  // namespace timer_heap
+
+// One processor's heap under arbitrary removals: timers with shuffled deadlines are armed from
+// one task (so into one heap), a random share of them is stopped while the others wait, and
+// every survivor must fire once, never early, and in order of deadline (the heap pops the
+// earliest due first); no stopped timer may fire.
+TEST(Timer, HeapKeepsDeadlineOrderThroughRandomRemovals) {
+  using timer_heap::Fired;
+  using timer_heap::Probe;
+  weft::run([] {
+    constexpr int kTimers = 3000;
+    Fired fired(kTimers);
+    std::vector<std::unique_ptr<Probe>> probes;
+    std::minstd_rand rng(12345);
+    int64_t base = weft::detail::now_ns() + 20'000'000;  // 20 ms out: arming ends first
+    for (int i = 0; i < kTimers; ++i) {
+      auto p = std::make_unique<Probe>();
+      p->fired = &fired;
+      p->index = i;
+      p->due = base + static_cast<int64_t>(rng() % 30'000) * 1000;  // within 30 ms, µs apart
+      p->entry.arg = p.get();
+      p->entry.fire = [](void* a) {
+        auto* pr = static_cast<Probe*>(a);
+        pr->fired_at.store(weft::detail::now_ns());
+        pr->fire_count.fetch_add(1);
+        int slot = pr->fired->next.fetch_add(1);
+        pr->fired->order[static_cast<std::size_t>(slot)] = pr->index;
+      };
+      probes.push_back(std::move(p));
+    }
+    for (auto& p : probes) weft::detail::timer_start(&p->entry, p->due);
+    std::vector<bool> stopped(kTimers, false);
+    for (int i = 0; i < kTimers; ++i) {
+      if (rng() % 5 < 2)
+        stopped[static_cast<std::size_t>(i)] =
+            weft::detail::timer_stop(&probes[static_cast<std::size_t>(i)]->entry);
+    }
+    int expected = 0;
+    for (int i = 0; i < kTimers; ++i) expected += stopped[static_cast<std::size_t>(i)] ? 0 : 1;
+    ASSERT_GT(expected, kTimers / 2);
+    ASSERT_LT(expected, kTimers);  // some were stopped before their deadline
+    while (fired.next.load() < expected) weft::sleep_for(1ms);
+    weft::sleep_for(5ms);  // nothing more may come
+    EXPECT_EQ(fired.next.load(), expected);
+    int64_t last_due = 0;
+    for (int k = 0; k < expected; ++k) {
+      const Probe& p = *probes[static_cast<std::size_t>(fired.order[static_cast<std::size_t>(k)])];
+      EXPECT_FALSE(stopped[static_cast<std::size_t>(p.index)]);
+      EXPECT_GE(p.due, last_due) << "timer " << p.index << " fired out of deadline order";
+      last_due = p.due;
+    }
+    for (int i = 0; i < kTimers; ++i) {
+      const Probe& p = *probes[static_cast<std::size_t>(i)];
+      EXPECT_EQ(p.fire_count.load(), stopped[static_cast<std::size_t>(i)] ? 0 : 1) << "timer " << i;
+      if (!stopped[static_cast<std::size_t>(i)])
+        EXPECT_GE(p.fired_at.load(), p.due) << "timer " << i;
+    }
+    for (auto& p : probes) weft::detail::timer_stop(&p->entry);
+  });
+}
