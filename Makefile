@@ -3,7 +3,7 @@
 BUILD ?= build/release
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build run test test-asan test-tsan bench fuzz format clean
+.PHONY: deps build run test test-asan test-tsan test-lto bench fuzz format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -28,6 +28,13 @@ test-tsan: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build build/tsan -j $(JOBS)
 	ctest --test-dir build/tsan -L 'runtime|http|loadgen|metrics|log' -j $(JOBS) --output-on-failure --timeout 600
+
+# The runtime suites built with link-time optimisation, which sees across the library and would
+# drop what only an asm statement names.
+test-lto: deps
+	@cmake --preset lto >/dev/null
+	@cmake --build build/lto -j $(JOBS) --target weft tests/runtime/all tests/net/all
+	ctest --test-dir build/lto -L runtime -j $(JOBS) --output-on-failure --timeout 300
 
 bench: build
 	bash ../shared/anchors/runtime-compare.sh -- $(BUILD)/bench/runtime_bench

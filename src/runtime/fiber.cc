@@ -13,10 +13,12 @@
 #include "runtime/sanitizers.h"
 #include "runtime/stack_switch.h"
 
+// current_machine() names both in an asm string, which link-time optimisation does not see:
+// `used` and `externally_visible` keep them, under these names, in an LTO build.
 extern "C" {
-__thread weft::detail::Machine* weft_tls_machine __attribute__((tls_model("initial-exec"))) =
-    nullptr;
-__attribute__((visibility("hidden"))) char weft_current_machine_order = 0;
+__thread weft::detail::Machine* weft_tls_machine
+    __attribute__((tls_model("initial-exec"), used, externally_visible)) = nullptr;
+__attribute__((visibility("hidden"), used, externally_visible)) char weft_current_machine_order = 0;
 }
 
 namespace weft::detail {
