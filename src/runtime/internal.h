@@ -226,7 +226,7 @@ struct TimerHeapSlot {
 };
 
 // TimerHeap is one processor's timers: a 4-ary min-heap on when (half the depth of a binary
-// one, and a node's children share a cache line).
+// one; a node's four children are 64 contiguous bytes).
 struct TimerHeap {
   SpinLock lock;
   std::vector<TimerHeapSlot> heap;
