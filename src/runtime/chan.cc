@@ -203,7 +203,7 @@ struct ChanOps {
   // may run and leave.
   static void wake(const Slot& e) {
     if (e.task) {
-      ready(e.task);
+      ready_in_place(e.task);
     } else {
       e.node->waiter->wake();
     }

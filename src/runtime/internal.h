@@ -463,6 +463,46 @@ void inject_list(Fiber* head);
 // Wakes an idle machine when there is an idle processor and nobody spinning.
 void wake_processor() noexcept;
 
+// Processors running tasks now (kRunning; changed under the scheduler's lock, read anywhere),
+// and the most that may run at once (SchedConfig::max_procs, copied here when the runtime
+// starts). Defined in scheduler.cc; here so that a hand-off's wake test needs no call.
+extern std::atomic<int> g_procs_running;
+extern int g_max_procs;
+
+// Whether a P may start running: fewer than max_procs run now (an idle P, or a new one in the
+// place a stuck P left). An idle P beyond that (a stuck P given up) cannot run, and a machine
+// woken for it would only go back to sleep.
+inline bool processor_may_start() noexcept {
+  return g_procs_running.load(std::memory_order_acquire) < g_max_procs;
+}
+
+// Puts f in p's runnext, which is empty, and marks it runnable: make_runnable's common case
+// (thieves only ever take a non-empty runnext, so no read-modify-write). REQUIRES: the caller
+// holds p.
+inline void runnext_put(Processor* p, Fiber* f) noexcept {
+  f->state.store(FiberState::kRunnable, std::memory_order_release);
+  p->runnext.store(f, std::memory_order_release);
+}
+
+// ready(f) (park.h) with its common case in place: a parked task woken by a task of a
+// processor whose runnext is free goes there. A channel hand-off does this on every wake, and
+// the call was about a tenth of an unbuffered round trip. Checked builds take ready()'s
+// exchange, which catches two wakers racing for one park.
+inline void ready_in_place(Fiber* f) noexcept {
+#if !WEFT_RUNTIME_CHECKS
+  Machine* m = current_machine();
+  Processor* p = m ? m->p : nullptr;
+  if (p && f->state.load(std::memory_order_relaxed) == FiberState::kParked &&
+      p->runnext.load(std::memory_order_relaxed) == nullptr) [[likely]] {
+    runnext_put(p, f);
+    if (processor_may_start()) [[unlikely]]
+      wake_processor();
+    return;
+  }
+#endif
+  ready(f);
+}
+
 // Snapshot helpers for sysmon and the dump.
 int proc_count() noexcept;
 Processor* proc_at(int i) noexcept;

@@ -30,6 +30,9 @@
 
 namespace weft::detail {
 
+std::atomic<int> g_procs_running{0};
+int g_max_procs = 1;
+
 struct MainWaiter {
   std::atomic<uint32_t> done{0};
   std::exception_ptr error;
@@ -54,7 +57,6 @@ struct Sched {
   std::atomic<int> nprocs{0};
   Processor* pidle = nullptr;
   std::atomic<int> npidle{0};
-  std::atomic<int> active{0};  // Ps in kRunning (changed under the lock, read anywhere)
   // machines
   Machine* midle = nullptr;
   Machine* allm = nullptr;
@@ -82,13 +84,6 @@ __attribute__((noinline)) Sched* make_sched() {
 inline Sched& sched() {
   static Sched* s = make_sched();
   return *s;
-}
-
-// Whether a P may start running: fewer than max_procs run now (an idle P, or a new one in the
-// place a stuck P left). An idle P beyond that (a stuck P given up) cannot run, and a machine
-// woken for it would only go back to sleep: a futex round trip on every ready().
-inline bool processor_may_start(Sched& s) {
-  return s.active.load(std::memory_order_acquire) < s.cfg.max_procs;
 }
 
 uint32_t fast_rand(Machine* m) {
@@ -374,7 +369,7 @@ Processor* new_proc_locked(Sched& s) {
 
 // Takes an idle P when fewer than max_procs are running. REQUIRES: sched lock.
 Processor* pidleget_locked(Sched& s) {
-  if (s.active >= s.cfg.max_procs) return nullptr;
+  if (g_procs_running >= s.cfg.max_procs) return nullptr;
   Processor* p = s.pidle;
   if (p) {
     s.pidle = p->idle_link;
@@ -385,14 +380,14 @@ Processor* pidleget_locked(Sched& s) {
   }
   p->idle_link = nullptr;
   p->status.store(ProcStatus::kRunning, std::memory_order_relaxed);
-  ++s.active;
+  ++g_procs_running;
   sysmon_wake_if_idle();
   return p;
 }
 
 // Returns p to the idle list. REQUIRES: sched lock.
 void pidleput_locked(Sched& s, Processor* p) {
-  if (p->status.load(std::memory_order_relaxed) == ProcStatus::kRunning) --s.active;
+  if (p->status.load(std::memory_order_relaxed) == ProcStatus::kRunning) --g_procs_running;
   p->status.store(ProcStatus::kIdle, std::memory_order_relaxed);
   p->m = nullptr;
   p->current.store(nullptr, std::memory_order_relaxed);
@@ -495,18 +490,19 @@ __attribute__((noinline)) void runqput_out_of_line(Processor* p, Fiber* f, bool 
 }
 
 void make_runnable(Machine* m, Fiber* f, bool next, bool wake = true) {
-  f->state.store(FiberState::kRunnable, std::memory_order_release);
   Processor* p = m ? m->p : nullptr;
-  if (!p) [[unlikely]] {
-    globrunqput_one(f);
-  } else if (next && p->runnext.load(std::memory_order_relaxed) == nullptr) [[likely]] {
-    // runqput's first case, inline: thieves only ever take a non-empty runnext.
-    p->runnext.store(f, std::memory_order_release);
+  if (p && next && p->runnext.load(std::memory_order_relaxed) == nullptr) [[likely]] {
+    runnext_put(p, f);  // runqput's first case, inline
   } else {
-    runqput_out_of_line(p, f, next);
+    f->state.store(FiberState::kRunnable, std::memory_order_release);
+    if (!p) {
+      globrunqput_one(f);
+    } else {
+      runqput_out_of_line(p, f, next);
+    }
   }
   // wake_processor's first test, inline: with every P running there is nobody to wake.
-  if (wake && processor_may_start(sched())) wake_processor();
+  if (wake && processor_may_start()) wake_processor();
 }
 
 int64_t earliest_timer() {
@@ -570,9 +566,9 @@ bool reclaim_stuck(Machine* m) {
   Sched& s = sched();
   Processor* p = m->p;
   std::lock_guard<SpinLock> g(s.lock);
-  if (s.active < s.cfg.max_procs) {
+  if (g_procs_running < s.cfg.max_procs) {
     p->status.store(ProcStatus::kRunning, std::memory_order_relaxed);
-    ++s.active;
+    ++g_procs_running;
     return true;
   }
   // Move whatever is queued here to the global queue, then idle the P.
@@ -1139,6 +1135,7 @@ void ensure_started(const RuntimeOptions& opts) {
   if (s.started.load(std::memory_order_acquire)) return;
   std::call_once(s.start_once, [&] {
     s.cfg.max_procs = resolve_max_procs(opts.max_procs);
+    g_max_procs = s.cfg.max_procs;
     s.cfg.stack_size = opts.stack_size ? opts.stack_size : 256 * 1024;
     const char* mig = std::getenv("WEFT_DEBUG_MIGRATE");
     s.cfg.migrate_on_yield = opts.migrate_on_yield || (mig && std::strcmp(mig, "1") == 0);
@@ -1199,7 +1196,7 @@ std::size_t stacks_in_processor_caches() noexcept {
 
 void wake_processor() noexcept {
   Sched& s = sched();
-  if (!processor_may_start(s)) return;
+  if (!processor_may_start()) return;
   int zero = 0;
   if (s.nmspinning.load(std::memory_order_relaxed) != 0 ||
       !s.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_acq_rel))
@@ -1239,7 +1236,7 @@ void retake_stuck(Processor* p, Fiber* stuck, StuckKind kind) {
     if (p->status.load(std::memory_order_relaxed) != ProcStatus::kRunning) return;
     if (p->current.load(std::memory_order_relaxed) != stuck) return;
     p->status.store(ProcStatus::kStuck, std::memory_order_relaxed);
-    --s.active;
+    --g_procs_running;
   }
   // Move everything queued on p to the global queue, using the thieves' protocol.
   std::atomic<Fiber*> batch[kRunQueueSize];
@@ -1432,7 +1429,7 @@ SchedSnapshot sched_snapshot() noexcept {
   SchedSnapshot out;
   int n = s.nprocs.load(std::memory_order_acquire);
   out.procs = static_cast<uint64_t>(s.cfg.max_procs);
-  out.procs_running = static_cast<uint64_t>(s.active.load(std::memory_order_relaxed));
+  out.procs_running = static_cast<uint64_t>(g_procs_running.load(std::memory_order_relaxed));
   out.machines = static_cast<uint64_t>(s.mcount.load(std::memory_order_relaxed));
   out.machines_spinning = static_cast<uint64_t>(s.nmspinning.load(std::memory_order_relaxed));
   out.global_queue_tasks = static_cast<uint64_t>(s.gq_size.load(std::memory_order_relaxed));
