@@ -29,8 +29,8 @@ test-tsan: deps
 	@cmake --build build/tsan -j $(JOBS)
 	ctest --test-dir build/tsan -L 'runtime|http|loadgen|metrics|log' -j $(JOBS) --output-on-failure --timeout 600
 
-# The runtime suites built with link-time optimisation, which sees across the library and would
-# drop what only an asm statement names.
+# The runtime suites (in tests/runtime, and weft::net's in tests/net) built with link-time
+# optimisation, which sees across the library and would drop what only an asm statement names.
 test-lto: deps
 	@cmake --preset lto >/dev/null
 	@cmake --build build/lto -j $(JOBS) --target weft tests/runtime/all tests/net/all

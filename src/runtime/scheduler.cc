@@ -30,8 +30,8 @@
 
 namespace weft::detail {
 
-std::atomic<int> g_procs_running{0};
-int g_max_procs = 1;
+constinit std::atomic<int> g_procs_running{0};
+constinit SchedConfig g_sched_config;
 
 struct MainWaiter {
   std::atomic<uint32_t> done{0};
@@ -72,7 +72,6 @@ struct Sched {
   std::atomic<int> run_callers{0};
   std::atomic<int> service_threads{0};  // see add_service_threads
   std::atomic<int> mains_live{0};
-  SchedConfig cfg;
   std::once_flag start_once;
   std::atomic<bool> started{false};
 };
@@ -347,7 +346,7 @@ Fiber* runqsteal(Processor* p, Processor* victim, bool steal_next) {
 Fiber* globrunqget_locked(Sched& s, Processor* p, int max) {
   int64_t size = s.gq_size.load(std::memory_order_relaxed);
   if (size == 0) return nullptr;
-  int64_t n = std::min<int64_t>(size, size / std::max(1, s.cfg.max_procs) + 1);
+  int64_t n = std::min<int64_t>(size, size / std::max(1, g_sched_config.max_procs) + 1);
   if (max > 0) n = std::min<int64_t>(n, max);
   n = std::min<int64_t>(n, kRunQueueSize / 2);
   Fiber* f = globrunqpop_locked(s);
@@ -369,7 +368,7 @@ Processor* new_proc_locked(Sched& s) {
 
 // Takes an idle P when fewer than max_procs are running. REQUIRES: sched lock.
 Processor* pidleget_locked(Sched& s) {
-  if (g_procs_running >= s.cfg.max_procs) return nullptr;
+  if (g_procs_running >= g_sched_config.max_procs) return nullptr;
   Processor* p = s.pidle;
   if (p) {
     s.pidle = p->idle_link;
@@ -566,7 +565,7 @@ bool reclaim_stuck(Machine* m) {
   Sched& s = sched();
   Processor* p = m->p;
   std::lock_guard<SpinLock> g(s.lock);
-  if (g_procs_running < s.cfg.max_procs) {
+  if (g_procs_running < g_sched_config.max_procs) {
     p->status.store(ProcStatus::kRunning, std::memory_order_relaxed);
     ++g_procs_running;
     return true;
@@ -578,7 +577,7 @@ bool reclaim_stuck(Machine* m) {
   return false;
 }
 
-// The idle poll's window is cfg.idle_poll_ns >> g_idle_poll_shift: halved by every poll that
+// The idle poll's window is idle_poll_ns >> g_idle_poll_shift: halved by every poll that
 // ran its whole window for nothing, back in full after an event that followed a sleep shorter
 // than the full window.
 std::atomic<int> g_idle_poll_shift{0};
@@ -597,14 +596,14 @@ constexpr int kIdlePollOff = 12;  // at this shift the window is under 0.1% of i
 Fiber* idle_poll(Machine* m) {
   Sched& s = sched();
   int shift = g_idle_poll_shift.load(std::memory_order_relaxed);
-  if (s.cfg.idle_poll_ns == 0 || shift >= kIdlePollOff || proc_count() != 1 ||
+  if (g_sched_config.idle_poll_ns == 0 || shift >= kIdlePollOff || proc_count() != 1 ||
       netpoll_waiters() == 0)
     return nullptr;
   int64_t now = now_ns();
   if (now - netpoll_last_ready_ns() > 1'000'000) return nullptr;  // no recent I/O
   if (g_netpoll_blocked.exchange(true, std::memory_order_acq_rel)) return nullptr;
   Processor* p = m->p;
-  int64_t window_end = now + (s.cfg.idle_poll_ns >> shift);
+  int64_t window_end = now + (g_sched_config.idle_poll_ns >> shift);
   int64_t until = std::min(window_end, earliest_timer());
   // A timer armed meanwhile for before `until` breaks the poll (netpoll_break), as it would the
   // blocked poller's sleep: the poll ends, and m then runs the timers or polls with them in mind.
@@ -671,7 +670,7 @@ top:
     }
   }
   {
-    int busy = s.cfg.max_procs - s.npidle.load(std::memory_order_relaxed);
+    int busy = g_sched_config.max_procs - s.npidle.load(std::memory_order_relaxed);
     if (m->spinning || 2 * s.nmspinning.load(std::memory_order_relaxed) < busy) {
       if (!m->spinning) {
         m->spinning = true;
@@ -721,7 +720,7 @@ top:
     Fiber* list = netpoll(timeout);
     // An event that came after a sleep shorter than the idle poll's full window: polling would
     // have caught it without this sleep, so the window comes back in full.
-    if (list && timeout != 0 && now_ns() - slept_from < s.cfg.idle_poll_ns)
+    if (list && timeout != 0 && now_ns() - slept_from < g_sched_config.idle_poll_ns)
       g_idle_poll_shift.store(0, std::memory_order_relaxed);
     g_netpoll_until.store(INT64_MAX, std::memory_order_release);
     g_netpoll_blocked.store(false, std::memory_order_release);
@@ -1134,22 +1133,22 @@ void ensure_started(const RuntimeOptions& opts) {
   Sched& s = sched();
   if (s.started.load(std::memory_order_acquire)) return;
   std::call_once(s.start_once, [&] {
-    s.cfg.max_procs = resolve_max_procs(opts.max_procs);
-    g_max_procs = s.cfg.max_procs;
-    s.cfg.stack_size = opts.stack_size ? opts.stack_size : 256 * 1024;
+    g_sched_config.max_procs = resolve_max_procs(opts.max_procs);
+    g_sched_config.stack_size = opts.stack_size ? opts.stack_size : 256 * 1024;
     const char* mig = std::getenv("WEFT_DEBUG_MIGRATE");
-    s.cfg.migrate_on_yield = opts.migrate_on_yield || (mig && std::strcmp(mig, "1") == 0);
+    g_sched_config.migrate_on_yield = opts.migrate_on_yield || (mig && std::strcmp(mig, "1") == 0);
     if (opts.stuck_threshold.count() > 0)
-      s.cfg.stuck_threshold_ns = opts.stuck_threshold.count() * 1'000'000;
+      g_sched_config.stuck_threshold_ns = opts.stuck_threshold.count() * 1'000'000;
     int64_t idle_poll_us = opts.idle_poll.count();
     if (const char* e = std::getenv("WEFT_IDLE_POLL_US")) idle_poll_us = std::atoll(e);
-    s.cfg.idle_poll_ns = std::clamp<int64_t>(idle_poll_us, 0, 1000) * 1000;  // at most 1 ms
+    g_sched_config.idle_poll_ns =
+        std::clamp<int64_t>(idle_poll_us, 0, 1000) * 1000;  // at most 1 ms
     runnext_fast_init();
-    stack_pool_init(s.cfg.stack_size, opts.guarded_stacks);
+    stack_pool_init(g_sched_config.stack_size, opts.guarded_stacks);
     netpoll_init();
     {
       std::lock_guard<SpinLock> g(s.lock);
-      for (int i = 0; i < s.cfg.max_procs; ++i) {
+      for (int i = 0; i < g_sched_config.max_procs; ++i) {
         Processor* p = new_proc_locked(s);
         p->idle_link = s.pidle;
         s.pidle = p;
@@ -1164,9 +1163,6 @@ void ensure_started(const RuntimeOptions& opts) {
 
 bool runtime_started() noexcept {
   return sched().started.load(std::memory_order_acquire);
-}
-const SchedConfig& sched_config() noexcept {
-  return sched().cfg;
 }
 int proc_count() noexcept {
   return sched().nprocs.load(std::memory_order_acquire);
@@ -1276,7 +1272,7 @@ void warn_stuck(Processor* p, Fiber* stuck, StuckKind kind, int moved) {
             {{"task", id},
              {"created_at", created_at},
              {"function", site.function_name()},
-             {"over_ms", s.cfg.stuck_threshold_ns / 1'000'000},
+             {"over_ms", g_sched_config.stuck_threshold_ns / 1'000'000},
              {"moved_tasks", moved}});
 }
 
@@ -1325,7 +1321,7 @@ bool lock_spin_worthwhile() noexcept {
   Machine* m = current_machine();
   if (!m || !m->current) return true;  // a thread: parking costs a futex sleep and wake
   Processor* p = m->p;
-  return p && sched().cfg.max_procs > 1 && runq_empty(p);
+  return p && g_sched_config.max_procs > 1 && runq_empty(p);
 }
 
 void spawn(TaskFn fn, const SourceSite& site) {
@@ -1428,7 +1424,7 @@ SchedSnapshot sched_snapshot() noexcept {
   Sched& s = sched();
   SchedSnapshot out;
   int n = s.nprocs.load(std::memory_order_acquire);
-  out.procs = static_cast<uint64_t>(s.cfg.max_procs);
+  out.procs = static_cast<uint64_t>(g_sched_config.max_procs);
   out.procs_running = static_cast<uint64_t>(g_procs_running.load(std::memory_order_relaxed));
   out.machines = static_cast<uint64_t>(s.mcount.load(std::memory_order_relaxed));
   out.machines_spinning = static_cast<uint64_t>(s.nmspinning.load(std::memory_order_relaxed));
@@ -1463,7 +1459,7 @@ void yield() {
     std::this_thread::yield();
     return;
   }
-  if (sched().cfg.migrate_on_yield) {
+  if (g_sched_config.migrate_on_yield) {
     m->post = PostAction::kHandoff;
     switch_context(m, m->current, nullptr);
     return;
