@@ -76,7 +76,7 @@ std::vector<std::string> read_cmdline() {
 }
 
 // Every field of RuntimeStats; a field added to it must be added here too.
-static_assert(sizeof(RuntimeStats) == 21 * sizeof(uint64_t) + sizeof(std::vector<ParkedTasks>),
+static_assert(sizeof(RuntimeStats) == 23 * sizeof(uint64_t) + sizeof(std::vector<ParkedTasks>),
               "RuntimeStats changed: list every field in runtime_json()");
 Json runtime_json(const RuntimeStats& s) {
   Json parked = Json::object();
@@ -91,6 +91,8 @@ Json runtime_json(const RuntimeStats& s) {
   j["steals_total"] = s.steals_total;
   j["chan_lock_biased_total"] = s.chan_lock_biased_total;
   j["chan_lock_revoked_total"] = s.chan_lock_revoked_total;
+  j["mutex_biased_total"] = s.mutex_biased_total;
+  j["mutex_bias_revoked_total"] = s.mutex_bias_revoked_total;
   j["procs"] = s.procs;
   j["procs_running"] = s.procs_running;
   j["machines"] = s.machines;

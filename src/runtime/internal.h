@@ -601,6 +601,8 @@ struct RuntimeCounters {
   std::atomic<uint64_t> tasks_started_outside{0};  // by threads that hold no P
   std::atomic<uint64_t> chan_lock_biased{0};       // see ChanLock
   std::atomic<uint64_t> chan_lock_revoked{0};
+  std::atomic<uint64_t> mutex_biased{0};  // see Mutex
+  std::atomic<uint64_t> mutex_bias_revoked{0};
 };
 RuntimeCounters& counters() noexcept;
 

@@ -48,6 +48,8 @@ RuntimeStats runtime_stats() {
   out.steals_total = c.steals.load(std::memory_order_relaxed);
   out.chan_lock_biased_total = c.chan_lock_biased.load(std::memory_order_relaxed);
   out.chan_lock_revoked_total = c.chan_lock_revoked.load(std::memory_order_relaxed);
+  out.mutex_biased_total = c.mutex_biased.load(std::memory_order_relaxed);
+  out.mutex_bias_revoked_total = c.mutex_bias_revoked.load(std::memory_order_relaxed);
   out.netpoll_waits_total = c.netpoll_waits.load(std::memory_order_relaxed);
   out.sysmon_warnings_total = c.sysmon_warnings.load(std::memory_order_relaxed);
   int64_t waiting = netpoll_waiters();

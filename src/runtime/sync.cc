@@ -132,15 +132,97 @@ using detail::WaitNode;
 using detail::WaitReason;
 
 // ----- Mutex -----
+//
+// The bias (see sync.h) follows ChanLock's protocol on the owner's way in: raise owner_in_, look
+// at bias_ again. A Mutex differs in that a biased hold may last across a park and end on
+// another thread, so a revoker cannot wait for the holder to leave. It turns the hold into an
+// ordinary one instead (state_ = kLocked), and the owner's way out is guarded like its way in:
+// it lowers owner_in_ to kOwnerExiting, then looks at bias_ again; finding the bias revoked, it
+// puts kOwnerHolds back for the revoker to convert and unlocks the ordinary way. Every change
+// of the bias happens under qlock_, and while kBiased is set nobody waits in waiters_: a waiter
+// revokes first.
+
+void Mutex::revoke_locked() noexcept {
+  const uintptr_t owner = bias_.load(std::memory_order_relaxed);
+  if (owner == 0) return;
+  bias_.store(0, std::memory_order_relaxed);
+  // The owner thread revoking is not also halfway in or out.
+  if (owner != detail::this_thread_tag()) detail::asymmetric_barrier();
+  uint8_t in;
+  for (int spins = 0;
+       (in = owner_in_.load(std::memory_order_acquire)) == kOwnerEntering || in == kOwnerExiting;
+       ++spins)
+    detail::spin_wait_step(spins);
+  // The streak's threshold before state_: the next ordinary holder reads it.
+  if (revocations_ < 24) ++revocations_;
+  bias_after_ = kBiasAfter << revocations_;
+  owner_in_.store(kOwnerOut, std::memory_order_relaxed);
+  state_.store(in == kOwnerHolds ? kLocked : 0, std::memory_order_release);
+  detail::counters().mutex_bias_revoked.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Mutex::bias_to(uintptr_t self) noexcept {
+  streak_ = 0;
+#if !defined(__SANITIZE_THREAD__)
+  if (self == detail::kNoThreadTag || !detail::asymmetric_barrier_ready()) return;
+  std::lock_guard<detail::SpinLock> g(qlock_);
+  uint32_t expected = kLocked;  // nobody waiting (a waiter would revoke at once)
+  if (!state_.compare_exchange_strong(expected, kBiased, std::memory_order_relaxed)) return;
+  bias_fixed_ = true;
+  owner_in_.store(kOwnerHolds, std::memory_order_relaxed);
+  bias_.store(self, std::memory_order_release);
+  detail::counters().mutex_biased.fetch_add(1, std::memory_order_relaxed);
+#endif
+}
+
+void Mutex::streak_restart(uintptr_t self) noexcept {
+  if (bias_fixed_) {
+    streak_ = 0;  // another thread broke the owner's run
+    return;
+  }
+  streak_thread_ = self;
+  streak_ = 1;
+}
+
+bool Mutex::try_lock_unbiased() noexcept {
+  {
+    std::lock_guard<detail::SpinLock> g(qlock_);
+    revoke_locked();
+  }
+  uint32_t expected = 0;
+  if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+    return false;
+  streak_ = 0;
+  return true;
+}
+
+void Mutex::unlock_biased() {
+  {
+    std::lock_guard<detail::SpinLock> g(qlock_);
+    revoke_locked();  // unless someone did already: the caller's hold becomes kLocked
+  }
+  uint32_t expected = kLocked;
+  if (state_.compare_exchange_strong(expected, 0, std::memory_order_release,
+                                     std::memory_order_relaxed))
+    return;
+  unlock_slow();
+}
 
 bool Mutex::lock_slow(int64_t deadline_ns) {
+  if (state_.load(std::memory_order_relaxed) & kBiased) {
+    std::lock_guard<detail::SpinLock> g(qlock_);
+    revoke_locked();
+  }
   // Spin briefly when another processor may release soon.
   if (detail::lock_spin_worthwhile()) {
     for (int i = 0; i < 64; ++i) {
       uint32_t s = state_.load(std::memory_order_relaxed);
-      if ((s & kLocked) == 0 &&
-          state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire))
+      if ((s & (kLocked | kBiased)) == 0 &&
+          state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire)) {
+        streak_ = 0;
         return true;
+      }
       __builtin_ia32_pause();
     }
   }
@@ -150,12 +232,18 @@ bool Mutex::lock_slow(int64_t deadline_ns) {
     qlock_.lock();
     uint32_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
+      if (s & kBiased) {  // biased again meanwhile
+        revoke_locked();
+        s = state_.load(std::memory_order_relaxed);
+        continue;
+      }
       if (s & kLocked) {
         if (state_.compare_exchange_weak(s, s | kWaiters, std::memory_order_relaxed)) break;
         continue;
       }
       if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire)) {
         qlock_.unlock();
+        streak_ = 0;
         return true;
       }
     }
@@ -168,7 +256,10 @@ bool Mutex::lock_slow(int64_t deadline_ns) {
       waiters_.push_back(&n);
     }
     if (!detail::wait_in_list(qlock_, waiters_, &n, WaitReason::kMutex, deadline_ns)) return false;
-    if (n.value == 1) return true;  // handed off: we own the lock
+    if (n.value == 1) {  // handed off: we own the lock
+      streak_ = 0;
+      return true;
+    }
     // Starving waiters (over 1 ms) go back to the front and get the lock handed to them.
     front = detail::now_ns() - start > 1'000'000;
     if (front) {

@@ -134,6 +134,8 @@ TEST(RuntimeMetricsTest, RendersEveryFamily) {
                                "weft_runtime_steals_total",
                                "weft_runtime_chan_lock_biased_total",
                                "weft_runtime_chan_lock_revoked_total",
+                               "weft_runtime_mutex_biased_total",
+                               "weft_runtime_mutex_bias_revoked_total",
                                "weft_runtime_procs",
                                "weft_runtime_procs_running",
                                "weft_runtime_machines",

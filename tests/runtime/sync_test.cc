@@ -186,7 +186,8 @@ TEST(Mutex, TimedOutWaiterDoesNotBreakTheLock) {
         wg.done();
       });
     }
-    weft::sleep_for(30ms);
+    // Every timed waiter gives up while the lock is still held (however slowly they start).
+    EXPECT_TRUE(eventually([&] { return timeouts.load() == 10; }, 60000ms));
     EXPECT_EQ(acquired.load(), 0);
     mu.unlock();
     wg.wait();
@@ -195,6 +196,206 @@ TEST(Mutex, TimedOutWaiterDoesNotBreakTheLock) {
     EXPECT_TRUE(mu.try_lock());
     mu.unlock();
   });
+}
+
+// ----- Mutex handed to one thread (biased) -----
+
+// Takes mu kBiasAfter times and more from the calling thread, so that it is handed over to it.
+void bias_to_this_thread(weft::Mutex& mu, long& counter) {
+  for (uint32_t i = 0; i < 4 * weft::Mutex::kBiasAfter; ++i) {
+    mu.lock();
+    ++counter;
+    mu.unlock();
+  }
+}
+
+// Whether this build hands mutexes over (membarrier, and no ThreadSanitizer), found by trying
+// on a plain thread once the runtime has started.
+bool mutexes_are_biased() {
+  weft::run([] {});
+  const uint64_t before = weft::runtime_stats().mutex_biased_total;
+  weft::Mutex mu;
+  long counter = 0;
+  std::thread([&] { bias_to_this_thread(mu, counter); }).join();
+  return weft::runtime_stats().mutex_biased_total > before;
+}
+
+// While the owner thread holds a handed-over mutex, another thread waits for it, then takes it
+// back; nobody is ever inside at the same time.
+TEST(MutexBias, AnotherThreadWaitsForTheOwnerThenTakesItBack) {
+  if (!mutexes_are_biased()) GTEST_SKIP() << "mutexes are not handed over in this build";
+  weft::Mutex mu;
+  long counter = 0;
+  std::atomic<bool> inside{false}, holding{false};
+  const weft::RuntimeStats before = weft::runtime_stats();
+  std::thread owner([&] {
+    bias_to_this_thread(mu, counter);
+    mu.lock();
+    inside = true;
+    holding = true;
+    std::this_thread::sleep_for(20ms);
+    inside = false;
+    mu.unlock();
+  });
+  while (!holding) std::this_thread::yield();
+  std::thread other([&] {
+    mu.lock();
+    EXPECT_FALSE(inside.load());
+    ++counter;
+    mu.unlock();
+  });
+  owner.join();
+  other.join();
+  const weft::RuntimeStats after = weft::runtime_stats();
+  EXPECT_GE(after.mutex_biased_total - before.mutex_biased_total, 1u);
+  EXPECT_GE(after.mutex_bias_revoked_total - before.mutex_bias_revoked_total, 1u);
+  EXPECT_EQ(counter, 4 * weft::Mutex::kBiasAfter + 1);
+  // Ordinary again: both threads still take it.
+  std::thread([&] { std::lock_guard<weft::Mutex> g(mu); }).join();
+  std::lock_guard<weft::Mutex> g(mu);
+}
+
+// A hold taken through the bias ends on another thread (as Go allows): the mutex is free again
+// for everyone, the owner thread included.
+TEST(MutexBias, HoldEndedOnAnotherThread) {
+  if (!mutexes_are_biased()) GTEST_SKIP() << "mutexes are not handed over in this build";
+  weft::Mutex mu;
+  long counter = 0;
+  std::atomic<int> step{0};
+  std::thread owner([&] {
+    bias_to_this_thread(mu, counter);
+    mu.lock();  // through the bias
+    step = 1;
+    while (step != 2) std::this_thread::yield();
+    EXPECT_FALSE(mu.try_lock());  // the other thread has not unlocked yet
+    step = 3;
+    while (step != 4) std::this_thread::yield();
+    mu.lock();  // free again: must not wait forever
+    ++counter;
+    mu.unlock();
+  });
+  std::thread other([&] {
+    while (step != 1) std::this_thread::yield();
+    EXPECT_FALSE(mu.try_lock());
+    step = 2;
+    while (step != 3) std::this_thread::yield();
+    mu.unlock();  // ends the owner's hold
+    step = 4;
+  });
+  owner.join();
+  other.join();
+  EXPECT_EQ(counter, 4 * weft::Mutex::kBiasAfter + 1);
+  EXPECT_TRUE(mu.try_lock());
+  mu.unlock();
+  EXPECT_THROW(mu.unlock(), std::logic_error);
+}
+
+// One task of the owner thread holds a handed-over mutex across a park; another task of the
+// same thread wants it meanwhile and waits (the owner thread's fast path does not let it in).
+TEST(MutexBias, HeldAcrossAParkOnTheOwnerThread) {
+  if (!mutexes_are_biased()) GTEST_SKIP() << "mutexes are not handed over in this build";
+  weft::RuntimeOptions opts;
+  opts.max_procs = 1;
+  weft::run(
+      [] {
+        weft::Mutex mu;
+        long counter = 0;
+        bias_to_this_thread(mu, counter);
+        std::atomic<bool> inside{false}, second_in{false};
+        mu.lock();
+        inside = true;
+        weft::WaitGroup wg;
+        wg.add(1);
+        weft::go([&] {
+          EXPECT_FALSE(mu.try_lock());
+          mu.lock();
+          EXPECT_FALSE(inside.load());
+          second_in = true;
+          ++counter;
+          mu.unlock();
+          wg.done();
+        });
+        weft::sleep_for(10ms);  // parks holding the mutex; the other task runs and waits
+        EXPECT_FALSE(second_in.load());
+        inside = false;
+        mu.unlock();
+        wg.wait();
+        EXPECT_TRUE(second_in.load());
+        EXPECT_EQ(counter, 4 * weft::Mutex::kBiasAfter + 1);
+      },
+      opts);
+}
+
+// An unlock of a handed-over mutex that nobody holds is caught, as for any other.
+TEST(MutexBias, UnlockOfUnlockedThrows) {
+  if (!mutexes_are_biased()) GTEST_SKIP() << "mutexes are not handed over in this build";
+  weft::Mutex mu;
+  long counter = 0;
+  std::thread([&] {
+    bias_to_this_thread(mu, counter);
+    EXPECT_THROW(mu.unlock(), std::logic_error);
+    mu.lock();
+    mu.unlock();
+  }).join();
+  EXPECT_THROW(mu.unlock(), std::logic_error);
+}
+
+// A thread that takes the mutex in long runs (so it is handed over again and again), tasks on
+// every processor and another thread taking it now and then: no update is lost and nobody is
+// ever inside together.
+TEST(MutexBias, HandOversUnderMixedLoadLoseNothing) {
+  constexpr int kRuns = 40, kRun = 300, kTasks = 6, kPerTask = 3000, kPerThread = 2000;
+  weft::Mutex mu;
+  long counter = 0;
+  std::atomic<int> inside{0}, overlaps{0};
+  auto critical = [&] {
+    if (inside.fetch_add(1) != 0) overlaps++;
+    ++counter;
+    inside.fetch_sub(1);
+  };
+  weft::run([] {});
+  const weft::RuntimeStats before = weft::runtime_stats();
+  std::thread runner([&] {
+    for (int r = 0; r < kRuns; ++r) {
+      for (int i = 0; i < kRun; ++i) {
+        std::lock_guard<weft::Mutex> g(mu);
+        critical();
+      }
+      std::this_thread::sleep_for(200us);
+    }
+  });
+  std::thread sometimes([&] {
+    for (int i = 0; i < kPerThread; ++i) {
+      {
+        std::lock_guard<weft::Mutex> g(mu);
+        critical();
+      }
+      if (i % 16 == 0) std::this_thread::sleep_for(50us);
+    }
+  });
+  weft::run([&] {
+    weft::WaitGroup wg;
+    for (int t = 0; t < kTasks; ++t) {
+      wg.add(1);
+      weft::go([&, t] {
+        for (int i = 0; i < kPerTask; ++i) {
+          std::lock_guard<weft::Mutex> g(mu);
+          critical();
+          if ((i + t) % 64 == 0) weft::yield();  // sometimes park holding it
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  runner.join();
+  sometimes.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(counter, long{kRuns} * kRun + long{kTasks} * kPerTask + kPerThread);
+  const weft::RuntimeStats after = weft::runtime_stats();
+  // Every hand-over taken back is one made before.
+  EXPECT_LE(after.mutex_bias_revoked_total - before.mutex_bias_revoked_total,
+            after.mutex_biased_total - before.mutex_biased_total);
 }
 
 // ----- RWMutex -----

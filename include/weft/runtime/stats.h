@@ -37,6 +37,10 @@ struct RuntimeStats {
   // costs an asymmetric barrier, microseconds; see ChanLock).
   uint64_t chan_lock_biased_total = 0;
   uint64_t chan_lock_revoked_total = 0;
+  // The same for weft::Mutex: mutexes handed to the one thread taking them, and hand-overs
+  // taken back because another thread wanted the mutex or a task unlocked it elsewhere.
+  uint64_t mutex_biased_total = 0;
+  uint64_t mutex_bias_revoked_total = 0;
   // Processors (Ps): how many may run tasks at once (weft::max_procs()), and how many are
   // running tasks now (a P whose task is stuck in a blocking call is not counted).
   uint64_t procs = 0;
