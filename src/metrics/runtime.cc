@@ -41,8 +41,9 @@ constexpr PlainMetric kPlain[] = {
      "Mutexes handed to the one thread taking them (then taken without a locked instruction).",
      MetricType::kCounter, &RuntimeStats::mutex_biased_total},
     {"weft_runtime_mutex_bias_revoked_total",
-     "Mutex hand-overs taken back because another thread wanted the mutex.", MetricType::kCounter,
-     &RuntimeStats::mutex_bias_revoked_total},
+     "Mutex hand-overs taken back because another thread wanted the mutex, or a task unlocked "
+     "it on another thread.",
+     MetricType::kCounter, &RuntimeStats::mutex_bias_revoked_total},
     {"weft_runtime_procs", "Processors (Ps): tasks that may run at once.", MetricType::kGauge,
      &RuntimeStats::procs},
     {"weft_runtime_procs_running", "Processors running tasks now.", MetricType::kGauge,

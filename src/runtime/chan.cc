@@ -64,7 +64,7 @@ inline void ChanLock::unlock() noexcept {
 // The caller is `thread` and holds the SpinLock, so the new owner cannot be inside yet.
 void ChanLock::bias_to(void* thread) noexcept {
   streak_ = 0;
-#if !defined(__SANITIZE_THREAD__)
+#if !WEFT_TSAN
   if (thread != nullptr && asymmetric_barrier_ready()) {
     bias_thread_ = thread;
     owner_.store(thread, std::memory_order_release);

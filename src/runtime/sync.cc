@@ -163,7 +163,7 @@ void Mutex::revoke_locked() noexcept {
 
 void Mutex::bias_to(uintptr_t self) noexcept {
   streak_ = 0;
-#if !defined(__SANITIZE_THREAD__)
+#if !WEFT_TSAN
   if (self == detail::kNoThreadTag || !detail::asymmetric_barrier_ready()) return;
   std::lock_guard<detail::SpinLock> g(qlock_);
   uint32_t expected = kLocked;  // nobody waiting (a waiter would revoke at once)
@@ -201,6 +201,9 @@ void Mutex::unlock_biased() {
   {
     std::lock_guard<detail::SpinLock> g(qlock_);
     revoke_locked();  // unless someone did already: the caller's hold becomes kLocked
+    // An owner whose unlock found the bias revoked after a revoker had converted its hold put
+    // kOwnerHolds back; left there, every later unlock would come this way.
+    owner_in_.store(kOwnerOut, std::memory_order_relaxed);
   }
   uint32_t expected = kLocked;
   if (state_.compare_exchange_strong(expected, 0, std::memory_order_release,

@@ -290,6 +290,68 @@ TEST(MutexBias, HoldEndedOnAnotherThread) {
   EXPECT_THROW(mu.unlock(), std::logic_error);
 }
 
+// A plain thread that has mu handed over to it, takes it through the bias, and then stays
+// alive (so that no thread started meanwhile gets its tag) until finish(), which ends it; with
+// unlock_at_finish it unlocks mu first.
+class BiasedHolder {
+ public:
+  BiasedHolder(weft::Mutex& mu, long& counter, bool unlock_at_finish)
+      : thread_([this, &mu, &counter, unlock_at_finish] {
+          bias_to_this_thread(mu, counter);
+          mu.lock();
+          step_ = 1;
+          while (step_ != 2) std::this_thread::yield();
+          if (unlock_at_finish) mu.unlock();
+        }) {
+    while (step_ != 1) std::this_thread::yield();
+  }
+  void finish() {
+    step_ = 2;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<int> step_{0};
+  std::thread thread_;
+};
+
+// The owner thread takes a handed-over mutex through the bias and another thread unlocks it
+// (as Go allows), with the bias still in place: the hold ends, the bias is taken back, and the
+// mutex is free for everyone.
+TEST(MutexBias, UnlockOnAnotherThreadWhileBiased) {
+  if (!mutexes_are_biased()) GTEST_SKIP() << "mutexes are not handed over in this build";
+  weft::Mutex mu;
+  long counter = 0;
+  const uint64_t before = weft::runtime_stats().mutex_bias_revoked_total;
+  BiasedHolder owner(mu, counter, /*unlock_at_finish=*/false);
+  EXPECT_EQ(weft::runtime_stats().mutex_bias_revoked_total, before);
+  std::thread([&] { mu.unlock(); }).join();
+  EXPECT_EQ(weft::runtime_stats().mutex_bias_revoked_total - before, 1u);
+  owner.finish();
+  std::thread([&] {
+    EXPECT_TRUE(mu.try_lock());
+    mu.unlock();
+  }).join();
+  EXPECT_TRUE(mu.try_lock());
+  mu.unlock();
+  EXPECT_THROW(mu.unlock(), std::logic_error);
+}
+
+// A try_lock from another thread that finds the owner thread holding a handed-over mutex fails
+// and leaves the bias in place.
+TEST(MutexBias, TryLockFromAnotherThreadFailsWhileHeld) {
+  if (!mutexes_are_biased()) GTEST_SKIP() << "mutexes are not handed over in this build";
+  weft::Mutex mu;
+  long counter = 0;
+  BiasedHolder owner(mu, counter, /*unlock_at_finish=*/true);
+  const uint64_t before = weft::runtime_stats().mutex_bias_revoked_total;
+  EXPECT_FALSE(mu.try_lock());
+  EXPECT_EQ(weft::runtime_stats().mutex_bias_revoked_total, before);
+  owner.finish();
+  EXPECT_TRUE(mu.try_lock());  // free now: taken back from the owner thread
+  mu.unlock();
+}
+
 // One task of the owner thread holds a handed-over mutex across a park; another task of the
 // same thread wants it meanwhile and waits (the owner thread's fast path does not let it in).
 TEST(MutexBias, HeldAcrossAParkOnTheOwnerThread) {
@@ -344,7 +406,7 @@ TEST(MutexBias, UnlockOfUnlockedThrows) {
 // every processor and another thread taking it now and then: no update is lost and nobody is
 // ever inside together.
 TEST(MutexBias, HandOversUnderMixedLoadLoseNothing) {
-  constexpr int kRuns = 40, kRun = 300, kTasks = 6, kPerTask = 3000, kPerThread = 2000;
+  constexpr int kRuns = 40, kRun = 1000, kTasks = 6, kPerTask = 3000, kPerThread = 2000;
   weft::Mutex mu;
   long counter = 0;
   std::atomic<int> inside{0}, overlaps{0};
@@ -396,6 +458,12 @@ TEST(MutexBias, HandOversUnderMixedLoadLoseNothing) {
   // Every hand-over taken back is one made before.
   EXPECT_LE(after.mutex_bias_revoked_total - before.mutex_bias_revoked_total,
             after.mutex_biased_total - before.mutex_biased_total);
+  if (mutexes_are_biased()) {
+    // The runner's runs (1000 in a row, then a pause) outlast the first few thresholds (64,
+    // 128, 256, 512), so the mutex was handed over and taken back under the load.
+    EXPECT_GE(after.mutex_biased_total - before.mutex_biased_total, 1u);
+    EXPECT_GE(after.mutex_bias_revoked_total - before.mutex_bias_revoked_total, 1u);
+  }
 }
 
 // ----- RWMutex -----

@@ -85,8 +85,9 @@ class Mutex {
                                               std::memory_order_relaxed)) {
       count_streak(self);
       return true;
-    } else if ((expected & kBiased) == 0) {
-      return false;
+    } else if ((expected & kBiased) == 0 ||
+               owner_in_.load(std::memory_order_relaxed) == kOwnerHolds) {
+      return false;  // held (through the bias, by a task of the owner thread)
     }
     return try_lock_unbiased();
   }
