@@ -65,7 +65,7 @@ inline void ChanLock::unlock() noexcept {
 void ChanLock::bias_to(void* thread) noexcept {
   streak_ = 0;
 #if !WEFT_TSAN
-  if (thread != nullptr && asymmetric_barrier_ready()) {
+  if (thread != nullptr && bias_allowed()) {
     bias_thread_ = thread;
     owner_.store(thread, std::memory_order_release);
     counters().chan_lock_biased.fetch_add(1, std::memory_order_relaxed);
@@ -79,6 +79,7 @@ void ChanLock::revoke() noexcept {
   for (int spins = 0; owner_in_.load(std::memory_order_acquire) != kOwnerOut; ++spins)
     spin_wait_step(spins);
   if (revocations_ < 24) ++revocations_;
+  note_bias_revoked();
   counters().chan_lock_revoked.fetch_add(1, std::memory_order_relaxed);
 }
 

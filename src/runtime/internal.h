@@ -363,6 +363,17 @@ bool asymmetric_barrier_ready() noexcept;
 // loads the first: at least one of them sees the other's store. REQUIRES: ready.
 void asymmetric_barrier();
 
+// Biased locks (ChanLock, Mutex) are taken back with an asymmetric barrier: an interrupt to
+// every CPU running the process, microseconds each. So that a program whose locks keep changing
+// threads does not pay that at every change, a budget caps revocations: once
+// kBiasRevocationBudget of them came within kBiasRevocationWindowNs, no lock is biased until the
+// window is over. bias_allowed() says whether a lock may be biased now (the barrier works and
+// the budget is not spent); note_bias_revoked() counts a revocation.
+inline constexpr uint32_t kBiasRevocationBudget = 100;
+inline constexpr int64_t kBiasRevocationWindowNs = 100'000'000;
+bool bias_allowed() noexcept;
+void note_bias_revoked() noexcept;
+
 // The post actions other than a park (scheduler.cc).
 void process_other_post(Machine* m, Fiber* prev, PostAction action);
 // Queues prev again: its park's commit found the wait already over (scheduler.cc).

@@ -161,6 +161,29 @@ void asymmetric_barrier() {
 }
 
 namespace {
+// The revocation budget's window: when it began, and the revocations counted in it. Updated
+// loosely (a few revocations more or less per window do not matter).
+std::atomic<int64_t> g_revocation_window_start{0};
+std::atomic<uint32_t> g_revocations_in_window{0};
+}  // namespace
+
+bool bias_allowed() noexcept {
+  if (!asymmetric_barrier_ready()) return false;
+  if (g_revocations_in_window.load(std::memory_order_relaxed) < kBiasRevocationBudget) return true;
+  return now_ns() - g_revocation_window_start.load(std::memory_order_relaxed) >=
+         kBiasRevocationWindowNs;
+}
+
+void note_bias_revoked() noexcept {
+  const int64_t now = now_ns();
+  int64_t start = g_revocation_window_start.load(std::memory_order_relaxed);
+  if (now - start >= kBiasRevocationWindowNs &&
+      g_revocation_window_start.compare_exchange_strong(start, now, std::memory_order_relaxed))
+    g_revocations_in_window.store(0, std::memory_order_relaxed);
+  g_revocations_in_window.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
 
 // Puts f (nullptr to empty it) in p's runnext and returns what was there (nullptr when empty or
 // taken by a thief). REQUIRES: the caller holds p.

@@ -146,8 +146,11 @@ void Mutex::revoke_locked() noexcept {
   const uintptr_t owner = bias_.load(std::memory_order_relaxed);
   if (owner == 0) return;
   bias_.store(0, std::memory_order_relaxed);
-  // The owner thread revoking is not also halfway in or out.
-  if (owner != detail::this_thread_tag()) detail::asymmetric_barrier();
+  // The owner thread revoking is not also halfway in or out: no barrier, none to count.
+  if (owner != detail::this_thread_tag()) {
+    detail::asymmetric_barrier();
+    detail::note_bias_revoked();
+  }
   uint8_t in;
   for (int spins = 0;
        (in = owner_in_.load(std::memory_order_acquire)) == kOwnerEntering || in == kOwnerExiting;
@@ -164,7 +167,7 @@ void Mutex::revoke_locked() noexcept {
 void Mutex::bias_to(uintptr_t self) noexcept {
   streak_ = 0;
 #if !WEFT_TSAN
-  if (self == detail::kNoThreadTag || !detail::asymmetric_barrier_ready()) return;
+  if (self == detail::kNoThreadTag || !detail::bias_allowed()) return;
   std::lock_guard<detail::SpinLock> g(qlock_);
   uint32_t expected = kLocked;  // nobody waiting (a waiter would revoke at once)
   if (!state_.compare_exchange_strong(expected, kBiased, std::memory_order_relaxed)) return;

@@ -352,6 +352,47 @@ TEST(MutexBias, TryLockFromAnotherThreadFailsWhileHeld) {
   mu.unlock();
 }
 
+// Each revocation interrupts every CPU running the process, so their rate is capped: past the
+// budget (100 in 100 ms), no mutex is handed over until the window ends. One thread has mutex
+// after mutex handed to it and another takes each back at once, as fast as they can.
+TEST(MutexBias, RevocationsPastTheBudgetStopNewHandOvers) {
+  if (!mutexes_are_biased()) GTEST_SKIP() << "mutexes are not handed over in this build";
+  weft::run([] {});  // let an earlier test's window pass first
+  std::this_thread::sleep_for(150ms);
+  constexpr int kMutexes = 400;
+  std::vector<std::unique_ptr<weft::Mutex>> mutexes;
+  for (int i = 0; i < kMutexes; ++i) mutexes.push_back(std::make_unique<weft::Mutex>());
+  std::atomic<int> handed{-1}, taken{-1};  // kMutexes in handed: no more
+  std::atomic<bool> refused{false};
+  const auto start = Clock::now();
+  std::thread owner([&] {
+    long counter = 0;
+    for (int i = 0; i < kMutexes && !refused; ++i) {
+      const uint64_t before = weft::runtime_stats().mutex_biased_total;
+      bias_to_this_thread(*mutexes[static_cast<std::size_t>(i)], counter);
+      if (weft::runtime_stats().mutex_biased_total == before) refused = true;
+      handed = i;
+      while (taken != i) std::this_thread::yield();
+    }
+    handed = kMutexes;
+  });
+  std::thread revoker([&] {
+    for (int i = 0;; ++i) {
+      while (handed < i) std::this_thread::yield();
+      if (handed == kMutexes) return;
+      std::lock_guard<weft::Mutex> g(*mutexes[static_cast<std::size_t>(i)]);  // takes it back
+      taken = i;
+    }
+  });
+  owner.join();
+  revoker.join();
+  const auto took = Clock::now() - start;
+  // The budget's window, and everything afterwards, starts clean for the tests after this one.
+  std::this_thread::sleep_for(150ms);
+  if (!refused && took > 300ms) GTEST_SKIP() << "too slow here to spend the budget in a window";
+  EXPECT_TRUE(refused.load());
+}
+
 // One task of the owner thread holds a handed-over mutex across a park; another task of the
 // same thread wants it meanwhile and waits (the owner thread's fast path does not let it in).
 TEST(MutexBias, HeldAcrossAParkOnTheOwnerThread) {

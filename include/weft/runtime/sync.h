@@ -48,8 +48,9 @@ inline uintptr_t this_thread_tag() noexcept {
 // stores instead of two locked instructions (about 4 ns each here). Whoever else wants it
 // (another thread, a task of the owner thread finding it held, or an unlock on another thread)
 // revokes the bias first, which costs an asymmetric barrier (microseconds) and turns a biased
-// hold into an ordinary one. Each revocation doubles the run that biases again, and a mutex is
-// only ever biased to the first thread it was biased to. Without membarrier(2), and under
+// hold into an ordinary one. Each revocation doubles the run that biases again, a mutex is only
+// ever biased to the first thread it was biased to, and no lock is biased while the process has
+// taken back over 100 in the last 100 ms. Without membarrier(2), and under
 // ThreadSanitizer (which does not model it), a mutex is never biased. See Mutex in sync.cc.
 class Mutex {
  public:
