@@ -482,6 +482,9 @@ void wake_processor() noexcept;
 // Processors running tasks now (kRunning; changed under the scheduler's lock, read anywhere).
 // Defined in scheduler.cc; here so that a hand-off's wake test needs no call.
 extern std::atomic<int> g_procs_running;
+// Idle machines lingering after they found nothing to do (see linger in scheduler.cc): while
+// there is one, a hand-off into runnext wakes nobody.
+extern std::atomic<int> g_lingering;
 
 // Whether a P may start running: fewer than max_procs run now (an idle P, or a new one in the
 // place a stuck P left). An idle P beyond that (a stuck P given up) cannot run, and a machine
@@ -509,7 +512,10 @@ inline void ready_in_place(Fiber* f) noexcept {
   if (p && f->state.load(std::memory_order_relaxed) == FiberState::kParked &&
       p->runnext.load(std::memory_order_relaxed) == nullptr) [[likely]] {
     runnext_put(p, f);
-    if (processor_may_start()) [[unlikely]]
+    // The store above, then the loads below, kept in that order by the compiler only: a
+    // lingering machine that stops runs the asymmetric barrier before its last look.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (processor_may_start() && g_lingering.load(std::memory_order_relaxed) == 0) [[unlikely]]
       wake_processor();
     return;
   }

@@ -377,3 +377,40 @@ TEST(SchedulerStress, RunnextStolenFromABusyHolderLosesNothing) {
 }
 
 }  // namespace
+
+// A task readied into its waker's runnext while the other processor's thread is idle: the
+// waker keeps its processor busy without parking, and sysmon is told to leave it alone (its
+// threshold is far above the wait), so only the idle thread can take the woken task. It must,
+// while the waker still runs. The waker never parks here, so nothing else wakes that thread:
+// it took the woken task's first run, saw it park, found nothing more to do and lingers, looking
+// again now and then; or, after the longer waits, stopped lingering and sleeps, so the hand-off
+// wakes it.
+TEST(SchedulerStress, TaskReadiedByABusyWakerRunsOnTheIdleProcessor) {
+  weft::run(
+      [] {
+        if (weft::max_procs() != 2) GTEST_SKIP() << "needs to be the first run() of its process";
+        auto busy_until = [](auto until, const std::atomic<bool>* done) {
+          while (Clock::now() < until && !(done && done->load())) {
+          }
+        };
+        for (auto wait :
+             {200us, 500us, 1000us, 2000us, 5000us, 10000us, 60000us, 200us, 2000us, 60000us}) {
+          weft::Chan<int> c;
+          std::atomic<bool> ran{false};
+          weft::WaitGroup wg;
+          wg.add(1);
+          weft::go([&, c]() mutable {
+            (void)c.recv();
+            ran = true;
+            wg.done();
+          });
+          busy_until(Clock::now() + wait, nullptr);  // the other thread runs it to its park
+          c.send(1);
+          busy_until(Clock::now() + 20s, &ran);
+          EXPECT_TRUE(ran.load()) << "after " << wait.count()
+                                  << " us: the woken task did not run in 20 s";
+          wg.wait();
+        }
+      },
+      weft::RuntimeOptions{.max_procs = 2, .stuck_threshold = std::chrono::minutes(10)});
+}
