@@ -482,8 +482,8 @@ void wake_processor() noexcept;
 // Processors running tasks now (kRunning; changed under the scheduler's lock, read anywhere).
 // Defined in scheduler.cc; here so that a hand-off's wake test needs no call.
 extern std::atomic<int> g_procs_running;
-// Idle machines lingering after they found nothing to do (see linger in scheduler.cc): while
-// there is one, a hand-off into runnext wakes nobody.
+// 1 while an idle machine lingers after it found nothing to do (see linger in scheduler.cc),
+// else 0: while one lingers, a hand-off into runnext wakes nobody.
 extern std::atomic<int> g_lingering;
 
 // Whether a P may start running: fewer than max_procs run now (an idle P, or a new one in the

@@ -524,11 +524,19 @@ bool runnext_left_waiting(Sched& s, uint64_t* ticks, bool any_waiting) {
   return found;
 }
 
-// Lingers (see above) until m is handed a processor, nothing runs any more, or kLingerNs pass.
+// Whether a lingering machine has anything to watch for: some processor runs (and may hand
+// off), and another may start (else a hand-off would wake nobody anyway).
+bool worth_lingering() noexcept {
+  return g_procs_running.load(std::memory_order_acquire) > 0 && processor_may_start();
+}
+
+// Lingers (see above) until m is handed a processor, lingering stops being worth it, or
+// kLingerNs pass. One machine lingers at a time.
 void linger(Machine* m) {
   Sched& s = sched();
-  if (!asymmetric_barrier_ready() || g_procs_running.load(std::memory_order_acquire) == 0) return;
-  g_lingering.fetch_add(1, std::memory_order_seq_cst);
+  if (!asymmetric_barrier_ready() || !worth_lingering()) return;
+  int none = 0;
+  if (!g_lingering.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) return;
   uint64_t ticks[kMaxProcs];
   runnext_left_waiting(s, ticks, false);
   const int64_t until = now_ns() + kLingerNs;
@@ -542,9 +550,9 @@ void linger(Machine* m) {
       continue;
     }
     interval = std::min(2 * interval, kLingerMaxLookNs);
-    if (now_ns() >= until || g_procs_running.load(std::memory_order_acquire) == 0) break;
+    if (now_ns() >= until || !worth_lingering()) break;
   }
-  g_lingering.fetch_sub(1, std::memory_order_seq_cst);
+  g_lingering.store(0, std::memory_order_seq_cst);
   // Handed a processor: it looks for work (runnext included) as a spinning machine.
   if (m->wake_word.load(std::memory_order_acquire) != 0) return;
   asymmetric_barrier();
