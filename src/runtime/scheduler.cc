@@ -537,7 +537,7 @@ void linger(Machine* m) {
   if (!asymmetric_barrier_ready() || !worth_lingering()) return;
   int none = 0;
   if (!g_lingering.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) return;
-  uint64_t ticks[kMaxProcs];
+  uint64_t ticks[kMaxProcs] = {};  // a processor made while lingering starts at 0
   runnext_left_waiting(s, ticks, false);
   const int64_t until = now_ns() + kLingerNs;
   int64_t interval = kLingerFirstLookNs;
