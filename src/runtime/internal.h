@@ -503,8 +503,9 @@ inline void runnext_put(Processor* p, Fiber* f) noexcept {
 
 // ready(f) (park.h) with its common case in place: a parked task woken by a task of a
 // processor whose runnext is free goes there. A channel hand-off does this on every wake; the
-// call cost 26 of the 787 instructions of an unbuffered round trip. Checked builds take
-// ready()'s exchange, which catches two wakers racing for one park.
+// call cost 26 of the 787 instructions of an unbuffered round trip. While a machine lingers
+// (g_lingering), it wakes nobody. Checked builds take ready()'s exchange, which catches two
+// wakers racing for one park, and its unconditional wake.
 inline void ready_in_place(Fiber* f) noexcept {
 #if !WEFT_RUNTIME_CHECKS
   Machine* m = current_machine();

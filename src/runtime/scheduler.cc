@@ -495,10 +495,10 @@ void start_machine(Processor* p, bool spinning) {
 // that has just found nothing to do lingers for a while (kLingerNs) before it sleeps for good:
 // it sleeps in short timed waits, and after each one looks at the running processors, waking a
 // machine (itself, as a rule) when a runnext task sat through a whole interval without its
-// processor switching tasks. While any machine lingers, hand-offs into runnext do not wake one
-// (ready_in_place). A task readied by a waker that keeps running thus waits at most about two
-// intervals (the interval starts at kLingerFirstLookNs and doubles, up to kLingerMaxLookNs, while
-// nothing is found), then runs on the idle processor as before.
+// processor switching tasks. One machine lingers at a time, and while it does, hand-offs into
+// runnext wake nobody (ready_in_place). A task readied by a waker that keeps running thus waits at
+// most about two intervals (the interval starts at kLingerFirstLookNs and doubles, up to
+// kLingerMaxLookNs, while nothing is found), then runs on the idle processor as before.
 //
 // The last look, when the machine stops lingering, is ordered against the hand-offs as the
 // biased locks are: the machine lowers g_lingering, runs the asymmetric barrier, then looks at

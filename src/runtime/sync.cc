@@ -156,9 +156,8 @@ void Mutex::revoke_locked() noexcept {
        (in = owner_in_.load(std::memory_order_acquire)) == kOwnerEntering || in == kOwnerExiting;
        ++spins)
     detail::spin_wait_step(spins);
-  // The streak's threshold before state_: the next ordinary holder reads it.
+  // Before state_: the next ordinary holder reads it for its streak.
   if (revocations_ < 24) ++revocations_;
-  bias_after_ = kBiasAfter << revocations_;
   owner_in_.store(kOwnerOut, std::memory_order_relaxed);
   state_.store(in == kOwnerHolds ? kLocked : 0, std::memory_order_release);
   detail::counters().mutex_bias_revoked.fetch_add(1, std::memory_order_relaxed);

@@ -162,7 +162,7 @@ class Mutex {
   // guards the streak fields.
   void count_streak(uintptr_t self) noexcept {
     if (streak_thread_ == self) {
-      if (++streak_ >= bias_after_) [[unlikely]]
+      if (++streak_ >= (kBiasAfter << revocations_)) [[unlikely]]
         bias_to(self);
     } else {
       streak_restart(self);
@@ -179,13 +179,12 @@ class Mutex {
 
   std::atomic<uint32_t> state_{0};
   std::atomic<uint8_t> owner_in_{kOwnerOut};
-  uint8_t revocations_ = 0;  // bias_after_ is kBiasAfter << revocations_
+  uint8_t revocations_ = 0;  // the run that biases is kBiasAfter << revocations_
   bool bias_fixed_ = false;  // biased once: streak_thread_ is the only thread it may be biased to
   detail::SpinLock qlock_;   // guards waiters_ and every change of the bias
   std::atomic<uintptr_t> bias_{0};  // the owner thread's tag while biased, else 0 (no tag)
   uintptr_t streak_thread_ = detail::kNoThreadTag;
   uint32_t streak_ = 0;  // ordinary acquisitions in a row from streak_thread_
-  uint32_t bias_after_ = kBiasAfter;
   detail::WaitList waiters_;
 };
 
